@@ -1,0 +1,7 @@
+"""``python -m astra``."""
+
+import sys
+
+from astra.cli import main
+
+sys.exit(main())

@@ -1,0 +1,204 @@
+"""Wiring and lifecycle: build the pipeline from a Config, run it, shut it down cleanly."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+import time
+from typing import Any
+
+import aiohttp
+import anyio
+from anyio.abc import TaskGroup
+
+from astra import __version__
+from astra.collectors.ingest_http import HttpIngest
+from astra.collectors.ingest_udp import UdpIngest
+from astra.collectors.pipeline import PipelineReporter
+from astra.config import CHANNELS, Config, parse_address
+from astra.events import ConfigLoaded, Event, Lifecycle
+from astra.redaction import Redactor
+from astra.sinks.delivery import ChannelDelivery
+from astra.sinks.discord_http import DiscordHttp
+from astra.sinks.preview import Preview
+from astra.sinks.ratelimit import RateLimiter
+from astra.stats import PipelineStats
+from astra.streams.bus import Bus
+from astra.streams.router import Router
+from astra.streams.windows import ChannelStream
+
+log = logging.getLogger("astra")
+
+PIPELINE_REPORT_INTERVAL_S = 60.0
+
+
+class Sidecar:
+    """The running pipeline: ingest → bus → windows → delivery."""
+
+    def __init__(self, config: Config, redactor: Redactor) -> None:
+        self.config = config
+        self.redactor = redactor
+        self.stats = PipelineStats()
+        self.started = time.time()
+        streams = [
+            ChannelStream(name, config.flush.interval, config.flush.critical_delay, time.monotonic)
+            for name in CHANNELS
+        ]
+        self.bus = Bus(Router(config.routes), streams, config.buffer.max_events, redactor)
+        self.http_ingest = HttpIngest(
+            self.emit,
+            self.stats,
+            config.ingest.max_body_bytes,
+            config.ingest.max_events_per_request,
+            self.health,
+        )
+        self.udp_ingest = UdpIngest(self.emit, self.stats, config.ingest.max_events_per_request)
+        self.reporter = PipelineReporter(self.stats, self.emit, self._refresh_stats)
+        self.deliveries: list[ChannelDelivery] = []
+
+    def emit(self, event: Event) -> None:
+        """Put an event on the bus (collectors' only way in)."""
+        self.bus.publish(event)
+
+    def _refresh_stats(self) -> None:
+        self.udp_ingest.refresh_kernel_drops()
+        self.stats.dropped_buffer = self.bus.dropped
+
+    def health(self) -> dict[str, Any]:
+        """Figures for ``GET /healthz``."""
+        self._refresh_stats()
+        return {
+            "version": __version__,
+            "uptime_s": round(time.time() - self.started, 1),
+            "pending": self.bus.pending,
+            "published": self.bus.published,
+            "udp_receive_buffer": self.udp_ingest.granted_buffer,
+            "channels": {
+                d.name: ("preview" if d._previewing else "discord") for d in self.deliveries
+            },
+            **self.stats.snapshot(),
+        }
+
+    def undelivered(self) -> int:
+        """Events still in memory: pending in windows or in a window being sent."""
+        return self.bus.pending + sum(d.inflight for d in self.deliveries)
+
+    async def run(self) -> int:
+        """Run until SIGTERM/SIGINT, then drain within the shutdown deadline; exit status."""
+        timeout = aiohttp.ClientTimeout(total=self.config.discord.timeout)
+        connector = aiohttp.TCPConnector(limit=16)
+        async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
+            limiter = RateLimiter(
+                time.monotonic,
+                self.config.discord.channel_posts_per_minute,
+                self.config.discord.global_requests_per_second,
+            )
+            http = DiscordHttp(
+                session,
+                self.config.discord.api_base,
+                limiter,
+                self.config.discord.token,
+                self.config.discord.username,
+            )
+            preview = Preview()
+            for name in CHANNELS:
+                channel = self.config.channels[name]
+                self.deliveries.append(
+                    ChannelDelivery(
+                        channel,
+                        self.bus.streams[name],
+                        None if channel.mode == "preview" else http,
+                        preview,
+                        self.stats,
+                        self.emit,
+                        self.redactor.add_secret,
+                        self.config.discord.webhook_name,
+                    )
+                )
+            await self._start_ingest()
+            self._announce()
+            async with anyio.create_task_group() as deliveries:
+                for delivery in self.deliveries:
+                    deliveries.start_soon(delivery.run)
+                async with anyio.create_task_group() as background:
+                    background.start_soon(self.reporter.run, PIPELINE_REPORT_INTERVAL_S)
+                    await self._wait_for_signal()
+                    background.cancel_scope.cancel()
+                await self._shutdown(deliveries)
+        return 0
+
+    async def _start_ingest(self) -> None:
+        ingest = self.config.ingest
+        if ingest.http not in ("", "off"):
+            host, port = parse_address(ingest.http, "ingest.http")
+            bound = await self.http_ingest.start(host, port)
+            log.info("ingest: HTTP on http://%s:%d/v1/events", *bound)
+        if ingest.udp not in ("", "off"):
+            host, port = parse_address(ingest.udp, "ingest.udp")
+            bound = await self.udp_ingest.start(host, port, ingest.udp_receive_buffer)
+            log.info(
+                "ingest: UDP on %s:%d (receive buffer %d KiB)",
+                *bound,
+                self.udp_ingest.granted_buffer // 1024,
+            )
+
+    def _announce(self) -> None:
+        modes = {name: self.config.channels[name].mode for name in CHANNELS}
+        log.info(
+            "astra %s started (pid %d); channels: %s",
+            __version__,
+            os.getpid(),
+            ", ".join(f"{k}={v}" for k, v in modes.items()),
+        )
+        self.emit(Lifecycle(action="started", detail=f"astra {__version__}, pid {os.getpid()}"))
+        self.emit(
+            ConfigLoaded(
+                path=self.config.path,
+                flush_interval=self.config.flush.interval,
+                channels=modes,
+                routes=self.config.routes,
+            )
+        )
+
+    async def _wait_for_signal(self) -> None:
+        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+            async for signum in signals:
+                log.info(
+                    "received %s: stopping intake and delivering what is pending",
+                    signal.Signals(signum).name,
+                )
+                return
+
+    async def _shutdown(self, deliveries: TaskGroup) -> None:
+        await self.http_ingest.stop()
+        self.udp_ingest.stop()
+        self.reporter.report(PIPELINE_REPORT_INTERVAL_S)
+        self.emit(Lifecycle(action="stopping", detail=f"{self.bus.published:,} events this run"))
+        for delivery in self.deliveries:
+            delivery.stream.closing = True
+            delivery.wake()
+        deadline = self.config.shutdown.deadline
+        with anyio.move_on_after(deadline) as scope:
+            # Shielded from nothing: the deliveries task group ends when every stream is empty.
+            await _wait_until(
+                lambda: all(not d.stream.has_work() and d.inflight == 0 for d in self.deliveries)
+            )
+        if scope.cancelled_caught:
+            left = self.undelivered()
+            print(
+                f"astra: shutdown deadline ({deadline:g} s) reached: {left:,} events were not "
+                "delivered",
+                file=sys.stderr,
+            )
+            deliveries.cancel_scope.cancel()
+        else:
+            log.info(
+                "stopped: everything delivered (%s events this run)", f"{self.bus.published:,}"
+            )
+
+
+async def _wait_until(condition: Any, interval: float = 0.05) -> None:
+    while not condition():
+        await anyio.sleep(interval)

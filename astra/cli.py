@@ -1,0 +1,78 @@
+"""The ``astra`` command: ``run`` the sidecar, ``check`` a configuration."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from astra import __version__
+from astra.config import ConfigError, default_path, load
+from astra.redaction import Redactor
+
+EXIT_USAGE = 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="astra", description="Telemetry sidecar for Discord bots."
+    )
+    parser.add_argument("--version", action="version", version=f"astra {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, text in (
+        ("run", "run the sidecar until SIGTERM/SIGINT"),
+        ("check", "validate the configuration and exit"),
+    ):
+        sub = commands.add_parser(name, help=text, description=text)
+        sub.add_argument(
+            "--config",
+            default=None,
+            help="configuration file (default: $ASTRA_CONFIG or ./config.toml)",
+        )
+        if name == "run":
+            sub.add_argument(
+                "--log-level",
+                default="info",
+                choices=["debug", "info", "warning", "error"],
+                help="stderr verbosity (default: info)",
+            )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit status."""
+    args = _parser().parse_args(argv)
+    path = args.config or default_path()
+    try:
+        config = load(path)
+    except ConfigError as exc:
+        print(f"astra: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.command == "check":
+        modes = ", ".join(f"{name}={ch.mode}" for name, ch in config.channels.items())
+        print(f"astra: {path}: ok ({modes})")
+        return 0
+    return _run(config, args.log_level)
+
+
+def _run(config: object, log_level: str) -> int:
+    # Imported here so `astra check` stays fast and light.
+    import anyio
+
+    from astra.app import Sidecar
+    from astra.config import Config
+    from astra.logs import setup_logging
+
+    assert isinstance(config, Config)
+    redactor = Redactor(config.secrets())
+    setup_logging(redactor, log_level)
+    sidecar = Sidecar(config, redactor)
+    try:
+        return anyio.run(sidecar.run)
+    except OSError as exc:
+        # Typically a port already in use: one line, no traceback.
+        print(f"astra: cannot start: {redactor.text(str(exc))}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

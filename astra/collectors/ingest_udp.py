@@ -1,0 +1,140 @@
+"""UDP ingest: datagrams holding one JSON event or NDJSON lines of events.
+
+A burst overflows the kernel's default receive buffer long before Python is busy, so the
+socket asks for a large ``SO_RCVBUF`` (as the DogStatsD agent does), reports what the
+kernel granted, and counts the kernel's own drops from ``/proc/net/udp``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+from collections.abc import Callable
+
+from astra.events import Event
+from astra.stats import PipelineStats
+from astra.wire import BatchError, decode_batch
+
+log = logging.getLogger("astra.ingest.udp")
+
+MAX_DATAGRAM = 65507
+# SO_RCVBUFFORCE lets a privileged process go past net.core.rmem_max; not in socket on all builds.
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+
+
+def open_udp_socket(host: str, port: int, receive_buffer: int) -> tuple[socket.socket, int]:
+    """Bind a non-blocking UDP socket and grow its receive buffer; returns (socket, granted)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, receive_buffer)
+            break
+        except OSError:
+            continue
+    sock.bind((host, port))
+    sock.setblocking(False)
+    # Linux reports twice the usable size (it counts its bookkeeping).
+    granted = sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) // 2
+    return sock, granted
+
+
+def kernel_drops(sock: socket.socket, proc_path: str = "/proc/net/udp") -> int | None:
+    """Datagrams the kernel dropped for this socket (``drops`` column), None if unknown."""
+    try:
+        inode = str(os.fstat(sock.fileno()).st_ino)
+        paths = [proc_path, proc_path + "6"] if sock.family == socket.AF_INET6 else [proc_path]
+        for path in paths:
+            with open(path, encoding="ascii") as table:
+                next(table)
+                for line in table:
+                    columns = line.split()
+                    if len(columns) >= 13 and columns[9] == inode:
+                        return int(columns[12])
+    except (OSError, ValueError, StopIteration):
+        return None
+    return None
+
+
+class _Protocol(asyncio.DatagramProtocol):
+    def __init__(self, ingest: UdpIngest) -> None:
+        self._ingest = ingest
+
+    def datagram_received(self, data: bytes, addr: object) -> None:
+        self._ingest.handle(data)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("udp receive error: %s", exc)
+
+
+class UdpIngest:
+    """Receives event datagrams; malformed ones are counted, never fatal."""
+
+    def __init__(
+        self, emit: Callable[[Event], object], stats: PipelineStats, max_events: int
+    ) -> None:
+        self._emit = emit
+        self._stats = stats
+        self._max_events = max_events
+        self._transport: asyncio.DatagramTransport | None = None
+        self.socket: socket.socket | None = None
+        self.granted_buffer = 0
+        self.datagrams = 0
+        self._drops_at_start = 0
+
+    async def start(self, host: str, port: int, receive_buffer: int) -> tuple[str, int]:
+        """Bind and start receiving; returns the bound address."""
+        sock, self.granted_buffer = open_udp_socket(host, port, receive_buffer)
+        self.socket = sock
+        if self.granted_buffer < receive_buffer:
+            log.warning(
+                "ingest.udp: asked for a %d KiB receive buffer, the kernel granted %d KiB "
+                "(raise net.core.rmem_max to avoid drops in bursts)",
+                receive_buffer // 1024,
+                self.granted_buffer // 1024,
+            )
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self), sock=sock)
+        self._transport = transport
+        self._drops_at_start = kernel_drops(sock) or 0
+        bound = sock.getsockname()
+        return str(bound[0]), int(bound[1])
+
+    def handle(self, data: bytes) -> None:
+        """Decode one datagram and emit its events."""
+        self.datagrams += 1
+        try:
+            events, rejected = decode_batch(data, self._max_events)
+        except BatchError:
+            self._stats.malformed_udp += 1
+            return
+        if rejected:
+            self._stats.malformed_udp += len(rejected)
+        for event in events:
+            self._emit(event)
+        self._stats.received += len(events)
+
+    def refresh_kernel_drops(self) -> None:
+        """Copy the kernel's drop count for this socket into the stats."""
+        if self.socket is None:
+            return
+        drops = kernel_drops(self.socket)
+        if drops is not None:
+            self._stats.kernel_drops = drops - self._drops_at_start
+
+    def stop(self) -> None:
+        """Stop receiving; datagrams already in the kernel buffer are read first."""
+        if self._transport is None or self.socket is None:
+            return
+        while True:
+            try:
+                data = self.socket.recv(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError, OSError):
+                break
+            self.handle(data)
+        self.refresh_kernel_drops()
+        self._transport.close()
+        self._transport = None

@@ -1,0 +1,250 @@
+"""Delivery: one worker per channel turns due windows into posts, in order, without loss.
+
+The worker closes a window when it is due, renders it, and sends its messages one by one.
+Transient failures (429, 5xx, resets, timeouts) retry the same message with backoff until
+it is stored; meanwhile new events collect in the channel's stream, so the next window
+merges the backlog into as few posts as the limits allow. A payload Discord refuses is
+never resent as is: it is split or simplified, and reported when nothing works.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+
+import anyio
+
+from astra.config import Channel, WebhookRef
+from astra.events import Event, Lifecycle
+from astra.sinks.attachments import build_attachments
+from astra.sinks.discord_http import (
+    Delivered,
+    DiscordApiError,
+    DiscordHttp,
+    Rejected,
+    RetryLater,
+    WebhookGone,
+)
+from astra.sinks.messages import MAX_FILE_BYTES, Embed, Field, OutgoingMessage, pack_messages
+from astra.sinks.preview import Preview
+from astra.sinks.render import render_window
+from astra.stats import PipelineStats
+from astra.streams.windows import ChannelStream, Window
+
+log = logging.getLogger("astra.delivery")
+
+BACKOFF_BASE_S = 0.5
+BACKOFF_CAP_S = 30.0
+# Events per window: bounds the work (and memory) of one render.
+MAX_EVENTS_PER_WINDOW = 100_000
+
+
+def backoff(attempt: int) -> float:
+    """Exponential backoff with full jitter (between half and all of the step)."""
+    step = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)
+    return float(step * random.uniform(0.5, 1.0))
+
+
+class ChannelDelivery:
+    """Delivers one channel's windows to its webhook, or previews them in the terminal."""
+
+    def __init__(
+        self,
+        channel: Channel,
+        stream: ChannelStream,
+        http: DiscordHttp | None,
+        preview: Preview,
+        stats: PipelineStats,
+        emit: Callable[[Event], object],
+        add_secret: Callable[[str], None],
+        webhook_name: str = "astra",
+    ) -> None:
+        self.channel = channel
+        self.stream = stream
+        self._http = http
+        self._preview = preview
+        self._stats = stats
+        self._emit = emit
+        self._add_secret = add_secret
+        self._webhook_name = webhook_name
+        self._webhook: WebhookRef | None = channel.webhook
+        self._previewing = channel.mode == "preview" or http is None
+        self._wake = anyio.Event()
+        self.inflight = 0
+        self.max_file_bytes = MAX_FILE_BYTES
+        stream.on_wake = self.wake
+
+    @property
+    def name(self) -> str:
+        """The channel's name."""
+        return self.channel.name
+
+    def wake(self) -> None:
+        """Re-check the schedule now (a critical event arrived, or shutdown began)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Close and deliver windows until the stream is closing and empty."""
+        while True:
+            if self.stream.closing and not self.stream.has_work():
+                return
+            delay = self.stream.due_in()
+            if delay > 0:
+                with anyio.move_on_after(delay):
+                    await self._wake.wait()
+                self._wake = anyio.Event()
+                continue
+            window = self.stream.close_window(MAX_EVENTS_PER_WINDOW)
+            if window is not None:
+                await self.deliver(window)
+
+    async def deliver(self, window: Window) -> None:
+        """Render one window and send all of its messages, in order."""
+        self.inflight = len(window.events)
+        try:
+            embeds = render_window(window)
+            files = await anyio.to_thread.run_sync(
+                build_attachments, window.channel, window.events, self.max_file_bytes
+            )
+            queue = deque(pack_messages(embeds, files))
+            while queue:
+                message = queue.popleft()
+                outcome = await self._send(message)
+                if isinstance(outcome, Rejected):
+                    replacement = self._repair(message, outcome)
+                    if replacement is None:
+                        self._give_up(message, outcome.reason)
+                    else:
+                        queue.extendleft(reversed(replacement))
+                    continue
+                self.inflight -= sum(len(f.events) for f in message.files)
+                self._stats.posted_events += sum(len(f.events) for f in message.files)
+        finally:
+            self.inflight = 0
+
+    async def _send(self, message: OutgoingMessage) -> Delivered | Rejected | None:
+        """Send until stored; ``None`` when shown in the terminal instead."""
+        attempt = 0
+        while True:
+            if self._previewing:
+                self._preview.show(self.name, message)
+                return None
+            webhook = await self._ensure_webhook()
+            if webhook is None:
+                continue
+            assert self._http is not None
+            outcome = await self._http.execute(webhook, message, self.name)
+            if isinstance(outcome, Delivered):
+                self._stats.posts += 1
+                return outcome
+            if isinstance(outcome, Rejected):
+                return outcome
+            if isinstance(outcome, WebhookGone):
+                self._webhook_gone(outcome)
+                continue
+            self._retrying(outcome, attempt)
+            await anyio.sleep(outcome.after if outcome.rate_limited else backoff(attempt))
+            attempt += 1
+
+    def _retrying(self, outcome: RetryLater, attempt: int) -> None:
+        self._stats.retries += 1
+        if outcome.rate_limited:
+            self._stats.rate_limited += 1
+            log.info(
+                "channels.%s: %s, retrying in %.1f s", self.name, outcome.reason, outcome.after
+            )
+        elif attempt in (0, 3) or attempt % 10 == 0:
+            # Say it early and then now and again, not once per retry of a long outage.
+            log.warning("channels.%s: delivery failed (%s), retrying", self.name, outcome.reason)
+
+    def _webhook_gone(self, outcome: WebhookGone) -> None:
+        webhook_id = self._webhook.id if self._webhook else 0
+        self._webhook = None
+        if self.channel.can_provision:
+            log.warning(
+                "channels.%s: webhook %s is gone (%s); provisioning a new one",
+                self.name,
+                webhook_id,
+                outcome.reason,
+            )
+            self._emit(Lifecycle(action="webhook_lost", channel=self.name, detail=outcome.reason))
+            return
+        log.error(
+            "channels.%s: webhook %s is gone (%s) and there is no bot token to create another; "
+            "previewing this channel in the terminal from now on",
+            self.name,
+            webhook_id,
+            outcome.reason,
+        )
+        self._emit(Lifecycle(action="webhook_lost", channel=self.name, detail=outcome.reason))
+        self._previewing = True
+
+    async def _ensure_webhook(self) -> WebhookRef | None:
+        if self._webhook is not None:
+            return self._webhook
+        assert self._http is not None and self.channel.channel_id is not None
+        attempt = 0
+        while True:
+            try:
+                webhook, created = await self._http.find_or_create_webhook(
+                    self.channel.channel_id, self._webhook_name
+                )
+            except DiscordApiError as exc:
+                log.error("channels.%s: cannot get a webhook: %s", self.name, exc)
+                await anyio.sleep(backoff(attempt + 3))
+                attempt += 1
+                continue
+            self._add_secret(webhook.token)
+            self._webhook = webhook
+            action = "webhook_created" if created else "webhook_reused"
+            log.info("channels.%s: %s (id %s)", self.name, action.replace("_", " "), webhook.id)
+            self._emit(Lifecycle(action=action, channel=self.name, detail=f"webhook {webhook.id}"))
+            return webhook
+
+    def _repair(self, message: OutgoingMessage, outcome: Rejected) -> list[OutgoingMessage] | None:
+        """A smaller or simpler message for what Discord refused, or None when out of ideas."""
+        log.warning("channels.%s: Discord refused a post: %s", self.name, outcome.reason)
+        self._stats.failed_posts += 1
+        too_large = outcome.status == 413 or outcome.code == 40005
+        if too_large and len(message.files) > 1:
+            return [OutgoingMessage(embeds=message.embeds)] * bool(message.embeds) + [
+                OutgoingMessage(files=[f]) for f in message.files
+            ]
+        if too_large and message.files:
+            events = message.files[0].events
+            self.max_file_bytes = max(256 * 1024, self.max_file_bytes // 2)
+            if len(events) < 2:
+                return None
+            halves = [events[: len(events) // 2], events[len(events) // 2 :]]
+            files = [
+                a
+                for half in halves
+                for a in build_attachments(self.name, half, self.max_file_bytes)
+            ]
+            return pack_messages(list(message.embeds), files)
+        if message.embeds and not (
+            len(message.embeds) == 1 and message.embeds[0].title == "⚠️ summary unavailable"
+        ):
+            fallback = Embed(
+                title="⚠️ summary unavailable",
+                description="Discord refused this window's summary; "
+                "every event is in the attachment.",
+                fields=[Field("Reason", outcome.reason[:1000])],
+            )
+            return [OutgoingMessage(embeds=[fallback], files=message.files)]
+        if message.embeds and message.files:
+            return [OutgoingMessage(files=message.files)]
+        return None
+
+    def _give_up(self, message: OutgoingMessage, reason: str) -> None:
+        lost = sum(len(f.events) for f in message.files)
+        self._stats.undeliverable += lost
+        self.inflight -= lost
+        log.error(
+            "channels.%s: could not post %d events, Discord refused every form of the message: %s",
+            self.name,
+            lost,
+            reason,
+        )

@@ -1,0 +1,243 @@
+"""Discord REST transport: webhook executes and channel webhook provisioning.
+
+One request, one classified outcome; retry policy lives in ``delivery``. Errors never
+carry a URL: webhook URLs hold their token, so only the webhook id is ever named.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import aiohttp
+import msgspec
+import orjson
+
+from astra import __version__
+from astra.config import WebhookRef
+from astra.sinks.messages import OutgoingMessage
+from astra.sinks.ratelimit import RateLimiter
+
+USER_AGENT = f"DiscordBot (https://github.com/astra-telemetry/astra, {__version__})"
+# A ban by Cloudflare is not a rate limit: stay away long enough for it to lift.
+BAN_BACKOFF_S = 60.0
+
+
+class Delivered(msgspec.Struct, frozen=True):
+    """Discord stored the message."""
+
+    message_id: str
+
+
+class RetryLater(msgspec.Struct, frozen=True):
+    """A transient failure (429, 5xx, network, timeout): send the same request again."""
+
+    reason: str
+    after: float = 0.0
+    rate_limited: bool = False
+
+
+class Rejected(msgspec.Struct, frozen=True):
+    """Discord refused the payload itself (400, 413): never resend it unchanged."""
+
+    status: int
+    code: int
+    reason: str
+
+
+class WebhookGone(msgspec.Struct, frozen=True):
+    """The webhook was deleted or its token revoked (401, 403, 404)."""
+
+    status: int
+    reason: str
+
+
+Outcome = Delivered | RetryLater | Rejected | WebhookGone
+
+
+class DiscordApiError(Exception):
+    """A REST call failed; the message is one line without secrets."""
+
+
+def _payload(message: OutgoingMessage, username: str) -> dict[str, Any]:
+    payload: dict[str, Any] = {"allowed_mentions": {"parse": []}}
+    if message.content:
+        payload["content"] = message.content
+    if message.embeds:
+        payload["embeds"] = msgspec.to_builtins(message.embeds)
+    if username:
+        payload["username"] = username
+    if message.files:
+        payload["attachments"] = [
+            {"id": i, "filename": f.filename} for i, f in enumerate(message.files)
+        ]
+    return payload
+
+
+def _error_summary(status: int, body: bytes) -> tuple[int, str]:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return 0, f"HTTP {status}"
+    if not isinstance(data, dict):
+        return 0, f"HTTP {status}"
+    code = int(data.get("code", 0) or 0)
+    message = str(data.get("message", f"HTTP {status}"))
+    errors = data.get("errors")
+    if errors:
+        message += f": {_first_error_path(errors)}"
+    return code, f"{message} ({status}/{code})"
+
+
+def _first_error_path(tree: Any, path: str = "") -> str:
+    if isinstance(tree, dict):
+        if tree.get("_errors"):
+            first = tree["_errors"][0]
+            return f"{path or 'body'}: {first.get('message', '')}"
+        for key, sub in tree.items():
+            found = _first_error_path(sub, f"{path}.{key}" if path else str(key))
+            if found:
+                return found
+    return ""
+
+
+class DiscordHttp:
+    """Sends webhook executes and bot-token REST calls to ``api_base``."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        api_base: str,
+        limiter: RateLimiter,
+        bot_token: str = "",
+        username: str = "",
+    ) -> None:
+        self._session = session
+        self._api_base = api_base.rstrip("/")
+        self.limiter = limiter
+        self._bot_token = bot_token
+        self._username = username
+
+    def webhook_url(self, webhook: WebhookRef) -> str:
+        """The versioned execute URL; pasted URLs only contribute their id and token."""
+        return f"{self._api_base}/webhooks/{webhook.id}/{webhook.token}"
+
+    async def execute(self, webhook: WebhookRef, message: OutgoingMessage, channel: str) -> Outcome:
+        """POST one message through the webhook, after waiting out every known limit."""
+        key = str(webhook.id)
+        wait = self.limiter.wait_before(key, channel)
+        if wait > 0:
+            await asyncio.sleep(wait)
+        payload = _payload(message, self._username)
+        headers = {"User-Agent": USER_AGENT}
+        data: aiohttp.FormData | bytes
+        if message.files:
+            form = aiohttp.FormData(quote_fields=False)
+            form.add_field(
+                "payload_json", orjson.dumps(payload).decode(), content_type="application/json"
+            )
+            for index, attachment in enumerate(message.files):
+                form.add_field(
+                    f"files[{index}]",
+                    attachment.data,
+                    filename=attachment.filename,
+                    content_type="application/gzip",
+                )
+            data = form
+        else:
+            data = orjson.dumps(payload)
+            headers["Content-Type"] = "application/json"
+        self.limiter.sent(key, channel)
+        try:
+            async with self._session.post(
+                self.webhook_url(webhook), params={"wait": "true"}, data=data, headers=headers
+            ) as response:
+                body = await response.read()
+                return self._classify(key, channel, response.status, response.headers, body)
+        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+            # A timeout may still have posted: event ids in the attachment let readers dedupe.
+            reason = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}"
+            return RetryLater(f"network error: {reason}")
+
+    def _classify(
+        self, key: str, channel: str, status: int, headers: Mapping[str, str], body: bytes
+    ) -> Outcome:
+        self.limiter.update(key, headers)
+        if status in (200, 204):
+            message_id = ""
+            if body:
+                try:
+                    message_id = str(orjson.loads(body).get("id", ""))
+                except (orjson.JSONDecodeError, AttributeError):
+                    message_id = ""
+            return Delivered(message_id)
+        if status == 429:
+            return self._rate_limited(key, channel, headers, body)
+        code, reason = _error_summary(status, body)
+        if status in (401, 403, 404):
+            return WebhookGone(status, reason)
+        if status in (400, 413):
+            return Rejected(status, code, reason)
+        return RetryLater(reason)
+
+    def _rate_limited(
+        self, key: str, channel: str, headers: Mapping[str, str], body: bytes
+    ) -> RetryLater:
+        try:
+            data = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            data = None
+        if "Via" not in headers or not isinstance(data, dict):
+            # Cloudflare's ban answers 429 without Via and with a text body.
+            self.limiter.block_everything(BAN_BACKOFF_S)
+            return RetryLater("blocked by Cloudflare (429 without Via)", BAN_BACKOFF_S, True)
+        try:
+            retry_after = float(data.get("retry_after", 1.0))
+        except (TypeError, ValueError):
+            retry_after = 1.0
+        scope = headers.get("X-RateLimit-Scope", "")
+        is_global = bool(data.get("global")) or headers.get("X-RateLimit-Global") == "true"
+        self.limiter.limited(key, channel, retry_after, scope, is_global)
+        return RetryLater(f"rate limited ({scope or 'bucket'})", retry_after, True)
+
+    # --- bot-token calls ------------------------------------------------------------------
+
+    async def _bot_call(self, method: str, path: str, json_body: Any = None) -> Any:
+        headers = {"User-Agent": USER_AGENT, "Authorization": f"Bot {self._bot_token}"}
+        body: bytes | None = None
+        if json_body is not None:
+            body = orjson.dumps(json_body)
+            headers["Content-Type"] = "application/json"
+        for _ in range(5):
+            try:
+                async with self._session.request(
+                    method, f"{self._api_base}{path}", data=body, headers=headers
+                ) as response:
+                    raw = await response.read()
+                    if response.status == 429:
+                        retry = self._rate_limited("bot" + path, "bot", response.headers, raw)
+                        await asyncio.sleep(min(retry.after, 60.0))
+                        continue
+                    if response.status >= 400:
+                        _, reason = _error_summary(response.status, raw)
+                        raise DiscordApiError(f"{method} {path.split('?')[0]}: {reason}")
+                    return orjson.loads(raw) if raw else None
+            except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                raise DiscordApiError(
+                    f"{method} {path}: Discord unreachable ({type(exc).__name__})"
+                ) from None
+        raise DiscordApiError(f"{method} {path}: still rate limited after 5 tries")
+
+    async def find_or_create_webhook(self, channel_id: int, name: str) -> tuple[WebhookRef, bool]:
+        """Reuse the webhook astra created in this channel earlier, or create one.
+
+        Returns the webhook and whether it was created now. A bot only sees the token of
+        webhooks it created itself, so a same-named webhook without a token is not ours.
+        """
+        listed = await self._bot_call("GET", f"/channels/{channel_id}/webhooks")
+        for hook in listed or []:
+            if hook.get("name") == name and hook.get("token"):
+                return WebhookRef(int(hook["id"]), str(hook["token"])), False
+        created = await self._bot_call("POST", f"/channels/{channel_id}/webhooks", {"name": name})
+        return WebhookRef(int(created["id"]), str(created["token"])), True

@@ -1,0 +1,137 @@
+"""Rate-limit bookkeeping: obey Discord's limits before sending, not after being refused.
+
+Pure logic on an injectable clock: the transport asks ``wait_before`` how long to sleep
+and reports every response back. Three budgets apply to each webhook execute:
+
+- the webhook's bucket, read from the ``X-RateLimit-*`` headers;
+- the per-channel budget of 30 webhook messages a minute, which Discord does not
+  announce in the headers, so astra keeps its own ledger;
+- the global budget (requests per second across everything).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+CHANNEL_WINDOW_S = 60.0
+
+
+@dataclass
+class Bucket:
+    """What the last response said about one webhook's bucket."""
+
+    remaining: int = 1
+    reset_at: float = 0.0
+    name: str = ""
+
+
+class SlidingBudget:
+    """At most ``limit`` events in any ``window`` seconds."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = window
+        self._sent: deque[float] = deque()
+
+    def wait(self, now: float) -> float:
+        """Seconds to wait before one more is allowed."""
+        while self._sent and self._sent[0] <= now - self.window:
+            self._sent.popleft()
+        if len(self._sent) < self.limit:
+            return 0.0
+        return self._sent[0] + self.window - now
+
+    def record(self, now: float) -> None:
+        """Count one use at ``now``."""
+        self._sent.append(now)
+
+    def block_until(self, until: float, now: float) -> None:
+        """Treat the budget as spent until ``until`` (after Discord said so with a 429)."""
+        self._sent.clear()
+        self._sent.extend([until - self.window] * self.limit)
+
+
+class RateLimiter:
+    """Budgets for every webhook, channel and the process as a whole."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float],
+        channel_per_minute: int = 30,
+        global_per_second: int = 45,
+    ) -> None:
+        self._clock = clock
+        self._channel_per_minute = channel_per_minute
+        self._buckets: dict[str, Bucket] = {}
+        self._channels: dict[str, SlidingBudget] = {}
+        self._global = SlidingBudget(global_per_second, 1.0)
+        self._global_blocked_until = 0.0
+
+    def _channel(self, channel_key: str) -> SlidingBudget:
+        budget = self._channels.get(channel_key)
+        if budget is None:
+            budget = self._channels[channel_key] = SlidingBudget(
+                self._channel_per_minute, CHANNEL_WINDOW_S
+            )
+        return budget
+
+    def wait_before(self, webhook_key: str, channel_key: str) -> float:
+        """Seconds to sleep before the next execute on this webhook and channel."""
+        now = self._clock()
+        waits = [
+            self._channel(channel_key).wait(now),
+            self._global.wait(now),
+            self._global_blocked_until - now,
+        ]
+        bucket = self._buckets.get(webhook_key)
+        if bucket is not None and bucket.remaining <= 0:
+            waits.append(bucket.reset_at - now)
+        return max(0.0, *waits)
+
+    def sent(self, webhook_key: str, channel_key: str) -> None:
+        """Record that a request is about to go out."""
+        now = self._clock()
+        self._channel(channel_key).record(now)
+        self._global.record(now)
+        bucket = self._buckets.get(webhook_key)
+        if bucket is not None and bucket.remaining > 0:
+            # Until the response says otherwise, assume this request used one.
+            bucket.remaining -= 1
+
+    def update(self, webhook_key: str, headers: Mapping[str, str]) -> None:
+        """Read ``X-RateLimit-*`` headers from any response."""
+        remaining = headers.get("X-RateLimit-Remaining")
+        reset_after = headers.get("X-RateLimit-Reset-After")
+        if remaining is None or reset_after is None:
+            return
+        try:
+            bucket = Bucket(
+                remaining=int(remaining),
+                reset_at=self._clock() + float(reset_after),
+                name=headers.get("X-RateLimit-Bucket", ""),
+            )
+        except ValueError:
+            return
+        self._buckets[webhook_key] = bucket
+
+    def limited(
+        self, webhook_key: str, channel_key: str, retry_after: float, scope: str, is_global: bool
+    ) -> None:
+        """Record a 429 so every later request waits ``retry_after`` where it applies."""
+        now = self._clock()
+        until = now + retry_after
+        if is_global or scope == "global":
+            self._global_blocked_until = max(self._global_blocked_until, until)
+        elif scope == "shared":
+            # The per-channel limit: Discord does not show it in the headers.
+            self._channel(channel_key).block_until(until, now)
+        else:
+            bucket = self._buckets.setdefault(webhook_key, Bucket())
+            bucket.remaining = 0
+            bucket.reset_at = max(bucket.reset_at, until)
+
+    def block_everything(self, seconds: float) -> None:
+        """Stop all requests for a while (a Cloudflare ban is not a rate limit)."""
+        self._global_blocked_until = max(self._global_blocked_until, self._clock() + seconds)

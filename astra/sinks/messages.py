@@ -100,8 +100,13 @@ def escape_text(text: str) -> str:
 
 
 def escape_code(text: str) -> str:
-    """Make text safe inside a ``` block: it must not close the block early."""
-    return text.replace("```", "`" + _ZWSP + "``")
+    """Make text safe inside a ``` block: it must not close the block early.
+
+    Mentions are broken here too: Discord does not parse them in code blocks or embeds,
+    but a reader copying the text elsewhere should not carry a live @everyone with it.
+    """
+    text = text.replace("```", "`" + _ZWSP + "``")
+    return _MENTION.sub(lambda m: m.group(0) + _ZWSP, text)
 
 
 def cut(text: str, limit: int) -> str:

@@ -1,0 +1,67 @@
+"""Shared fixtures: the strict fake Discord and the real sidecar in a subprocess."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.fake_discord import FakeDiscord
+from tests.sidecar import Sidecar, free_port, write_config
+
+CHANNEL_NAMES = ("analytics", "diagnostics", "logs", "performance")
+
+Launch = Callable[..., Sidecar]
+
+
+@pytest.fixture
+def discord() -> Iterator[FakeDiscord]:
+    """A strict fake Discord on a free port; fails the test on any protocol violation."""
+    with FakeDiscord() as fake:
+        yield fake
+
+
+@pytest.fixture
+def launch(tmp_path: Path) -> Iterator[Launch]:
+    """Start ``astra run`` on a config made of ``body`` (and ``ingest`` lines)."""
+    started: list[Sidecar] = []
+
+    def _launch(body: str = "", ingest: str = "", env: dict[str, str] | None = None) -> Sidecar:
+        port = free_port()
+        path = write_config(tmp_path / f"config-{len(started)}.toml", port, body, ingest)
+        sidecar = Sidecar(path, port, env or {})
+        started.append(sidecar)
+        return sidecar.start()
+
+    yield _launch
+    for sidecar in started:
+        if sidecar.process is not None and sidecar.process.poll() is None:
+            sidecar.stop(signal.SIGKILL)
+
+
+def webhook_channels(fake: FakeDiscord, *, pasted: bool = False) -> tuple[str, dict[str, int]]:
+    """Config lines giving each channel its own channel and webhook on the fake."""
+    lines = [f'[discord]\napi_base = "{fake.api_base}"\n']
+    ids: dict[str, int] = {}
+    for index, name in enumerate(CHANNEL_NAMES):
+        channel_id = 1419858425424253000 + index
+        fake.add_channel(channel_id)
+        hook = fake.create_webhook(channel_id, name=f"ops-{name}")
+        url = hook.discord_url if pasted else hook.url
+        lines.append(f'[channels.{name}]\nid = {channel_id}\nwebhook = "{url}"\n')
+        ids[name] = channel_id
+    return "\n".join(lines), ids
+
+
+def provisioned_channels(fake: FakeDiscord) -> tuple[str, dict[str, int]]:
+    """Config lines giving each channel only an id, with the fake's bot token."""
+    lines = [f'[discord]\napi_base = "{fake.api_base}"\ntoken = "{fake.bot_token}"\n']
+    ids: dict[str, int] = {}
+    for index, name in enumerate(CHANNEL_NAMES):
+        channel_id = 1419858425424254000 + index
+        fake.add_channel(channel_id)
+        lines.append(f"[channels.{name}]\nid = {channel_id}\n")
+        ids[name] = channel_id
+    return "\n".join(lines), ids

@@ -1,0 +1,1456 @@
+"""A strict, Discord-compatible HTTP server for astra's test suite.
+
+``FakeDiscord`` runs an aiohttp application on 127.0.0.1 (real sockets, ephemeral
+port) in a background thread so plain synchronous pytest code can use it::
+
+    with FakeDiscord(bucket_limit=2, bucket_window=0.5) as discord:
+        hook = discord.create_webhook(123)
+        ...  # point the code under test at hook.url
+        discord.assert_no_violations()
+
+It is *strict*: everything real Discord refuses is refused with Discord's
+status, code and JSON shape, and additionally recorded in ``violations`` so a
+test can assert that a well-behaved client never earned one.  The limits it
+enforces are the ones listed in ``/work/shared/discord-api.md``.
+
+Deliberate choices where Discord is unverified or lenient (documented so test
+authors know what they are up against):
+
+* Unversioned (``/api/webhooks/...``, which is v6) and non-v10 paths are
+  refused with 400 / 50041 even though Discord would serve them.
+* A missing/foreign ``User-Agent`` or a missing/unsupported ``Content-Type``
+  is refused with 400 / code 0.
+* A first 401, 403 or 404 for a given resource is merely noted in
+  ``refusals`` (the client could not have known); *repeating* the request
+  after such an answer is a violation (Discord escalates repeated invalid
+  requests to a Cloudflare ban).
+* Every execute must carry ``allowed_mentions`` with ``parse: []`` (and, if
+  present, empty ``users``/``roles``): astra policy, recorded as a violation
+  but the post is still accepted, as Discord would.
+* Multipart parts other than ``payload_json`` and ``files[n]``/``file``/``fileN``
+  are dropped and recorded as a violation (e.g. percent-escaped
+  ``files%5B0%5D`` from ``aiohttp.FormData(quote_fields=True)``).
+* More than ``max_files`` attachments are refused as 50035 on ``attachments``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import gzip
+import hashlib
+import http
+import itertools
+import json
+import math
+import re
+import secrets
+import socket
+import struct
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from types import TracebackType
+from typing import Any, Final
+
+from aiohttp import web
+from aiohttp.multipart import content_disposition_filename, parse_content_disposition
+
+__all__ = [
+    "API_VERSION",
+    "FakeDiscord",
+    "MiB",
+    "PostedMessage",
+    "RecordedRequest",
+    "Webhook",
+]
+
+API_VERSION: Final = 10
+MiB: Final = 1024 * 1024
+DISCORD_EPOCH_MS: Final = 1_420_070_400_000
+VIA: Final = "1.1 google"
+
+# Documented limits (see discord-api.md).
+MAX_CONTENT: Final = 2000
+MAX_EMBEDS: Final = 10
+MAX_TITLE: Final = 256
+MAX_DESCRIPTION: Final = 4096
+MAX_FIELDS: Final = 25
+MAX_FIELD_NAME: Final = 256
+MAX_FIELD_VALUE: Final = 1024
+MAX_FOOTER_TEXT: Final = 2048
+MAX_AUTHOR_NAME: Final = 256
+MAX_EMBED_TOTAL: Final = 6000
+MAX_COLOR: Final = 0xFFFFFF
+MAX_USERNAME: Final = 80
+MAX_WEBHOOKS_PER_CHANNEL: Final = 15
+
+# Slack for client/server clock reading differences: a request that arrives this
+# close to a reset is treated as after it.  Header values are rounded *up* to the
+# millisecond, so a client that honours them always lands after the reset anyway.
+_CLOCK_TOLERANCE: Final = 0.001
+
+_API_PATH = re.compile(r"^/api(?:/v(\d+))?(/.*)?$")
+_ROUTE_WEBHOOK = re.compile(r"^/webhooks/(\d+)/([^/]+)$")
+_ROUTE_WEBHOOK_MESSAGE = re.compile(r"^/webhooks/(\d+)/([^/]+)/messages/(\d+)$")
+_ROUTE_CHANNEL_WEBHOOKS = re.compile(r"^/channels/(\d+)/webhooks$")
+_FILE_PART = re.compile(r"^(?:files\[\d+\]|file\d*)$")
+_BOUNDARY = re.compile(r'boundary=(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
+_TOKEN_IN_PATH = re.compile(r"(/webhooks/\d+/)[^/?]+")
+
+JSONObject = dict[str, Any]
+
+
+# --------------------------------------------------------------------------- data
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A webhook known to the fake (created by a test or through the bot API)."""
+
+    id: int
+    token: str
+    channel_id: int
+    name: str
+    application_id: int | None
+    url: str  # the fake's versioned execute URL
+    discord_url: str  # what the Discord client would show (unversioned, real host)
+
+
+@dataclass(frozen=True)
+class PostedMessage:
+    """A message Discord accepted and stored."""
+
+    message_id: int
+    webhook_id: int
+    channel_id: int
+    payload: JSONObject  # the JSON body, or the parsed ``payload_json`` part
+    files: list[tuple[str, bytes]]
+    headers: dict[str, str]
+    timestamp: str
+
+    @property
+    def content(self) -> str | None:
+        """The message's ``content`` as sent (``None`` when absent)."""
+        value = self.payload.get("content")
+        return value if isinstance(value, str) else None
+
+    @property
+    def embeds(self) -> list[JSONObject]:
+        """The message's embeds as sent."""
+        value = self.payload.get("embeds")
+        return list(value) if isinstance(value, list) else []
+
+    def jsonl_events(self) -> list[JSONObject]:
+        """Gunzip every ``*.jsonl.gz`` attachment and parse one JSON object per line."""
+        events: list[JSONObject] = []
+        for filename, data in self.files:
+            if not filename.endswith(".jsonl.gz"):
+                continue
+            for line in gzip.decompress(data).decode("utf-8").splitlines():
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                if not isinstance(event, dict):
+                    raise ValueError(f"{filename}: line is not a JSON object: {line[:80]!r}")
+                events.append(event)
+        return events
+
+
+@dataclass
+class RecordedRequest:
+    """One HTTP request as received (for secret scanning and protocol assertions).
+
+    ``status`` is ``None`` while the request is being answered, and stays ``None``
+    when the connection was dropped on purpose (``reset`` is then true).
+    """
+
+    method: str
+    path: str
+    query: str
+    headers: dict[str, str]
+    body: bytes
+    status: int | None = None
+    reset: bool = False
+
+
+@dataclass
+class _Bucket:
+    """A per-route fixed window that starts with its first request."""
+
+    bucket_id: str
+    limit: int
+    window_end: float = 0.0  # monotonic
+    used: int = 0
+    blocked_until: float = 0.0  # set by an injected 429 (ratelimit_next)
+
+
+@dataclass
+class _Channel:
+    id: int
+    manage_webhooks: bool
+    # Arrival times (monotonic) of stored messages, for the per-channel sliding window.
+    message_times: deque[float] = field(default_factory=deque)
+
+
+class _FormErrors:
+    """Collects an ``errors`` tree in Discord's "Invalid Form Body" shape."""
+
+    def __init__(self) -> None:
+        self.tree: JSONObject = {}
+        self.paths: list[str] = []
+
+    def add(self, path: tuple[str | int, ...], code: str, message: str) -> None:
+        node = self.tree
+        for part in path:
+            node = node.setdefault(str(part), {})
+        node.setdefault("_errors", []).append({"code": code, "message": message})
+        self.paths.append(f"{'.'.join(str(p) for p in path) or '<root>'} ({code})")
+
+    def __bool__(self) -> bool:
+        return bool(self.paths)
+
+
+class _BareResponse(web.Response):
+    """A response that did not come from Discord's API (no ``Via`` header added)."""
+
+
+@dataclass
+class _Injections:
+    fail: deque[int] = field(default_factory=deque)  # statuses, one per execute
+    resets: int = 0
+    outage_until: float = 0.0
+    outage_status: int = 503
+    ratelimits: deque[float] = field(default_factory=deque)  # retry_after values
+    delays: deque[float] = field(default_factory=deque)
+    bans: int = 0
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _json_body(value: Any) -> bytes:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def _json_response(status: int, value: Any, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=_json_body(value),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def _error(message: str, code: int) -> JSONObject:
+    return {"message": message, "code": code}
+
+
+def _http_error(status: int) -> JSONObject:
+    # Discord's generic shape, e.g. {"message": "401: Unauthorized", "code": 0}.
+    return _error(f"{status}: {http.HTTPStatus(status).phrase}", 0)
+
+
+def _ceil_ms(seconds: float) -> float:
+    """Round up to the millisecond so a client sleeping this long is never early."""
+    return math.ceil(max(0.0, seconds) * 1000) / 1000
+
+
+def _redact(path: str) -> str:
+    return _TOKEN_IN_PATH.sub(r"\1<token>", path)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _parse_multipart(
+    body: bytes, boundary: str
+) -> list[tuple[str | None, str | None, bytes]] | None:
+    """Split a multipart/form-data body into (name, filename, data); ``None`` if malformed.
+
+    Hand-rolled (binary safe) because aiohttp's reader only works on the live
+    stream and we also want the raw body for ``requests``.
+    """
+    delimiter = b"--" + boundary.encode("latin-1")
+    pos = body.find(delimiter)
+    if pos < 0:
+        return None
+    pos += len(delimiter)
+    parts: list[tuple[str | None, str | None, bytes]] = []
+    while True:
+        if body.startswith(b"--", pos):
+            return parts
+        eol = body.find(b"\r\n", pos)
+        if eol < 0:
+            return None
+        pos = eol + 2
+        if body.startswith(b"\r\n", pos):
+            raw_headers, content_start = b"", pos + 2
+        else:
+            end = body.find(b"\r\n\r\n", pos)
+            if end < 0:
+                return None
+            raw_headers, content_start = body[pos:end], end + 4
+        next_delimiter = body.find(b"\r\n" + delimiter, content_start)
+        if next_delimiter < 0:
+            return None
+        name: str | None = None
+        filename: str | None = None
+        for line in raw_headers.decode("utf-8", "replace").split("\r\n"):
+            key, _, value = line.partition(":")
+            if key.strip().lower() == "content-disposition":
+                _, params = parse_content_disposition(value.strip())
+                name = params.get("name")
+                filename = content_disposition_filename(params, "filename")
+        parts.append((name, filename, body[content_start:next_delimiter]))
+        pos = next_delimiter + 2 + len(delimiter)
+
+
+def _check_string(
+    errors: _FormErrors,
+    path: tuple[str | int, ...],
+    value: Any,
+    max_len: int,
+    *,
+    required: bool = False,
+) -> int:
+    """Validate an optional/required string field; return its length (0 if invalid)."""
+    if value is None:
+        if required:
+            errors.add(path, "BASE_TYPE_REQUIRED", "This field is required")
+        return 0
+    if not isinstance(value, str):
+        errors.add(path, "BASE_TYPE_STRING", "Must be a string.")
+        return 0
+    if required and not value.strip():
+        errors.add(path, "BASE_TYPE_REQUIRED", "This field is required")
+    if len(value) > max_len:
+        errors.add(path, "BASE_TYPE_MAX_LENGTH", f"Must be {max_len} or fewer in length.")
+    return len(value)
+
+
+def _check_name(errors: _FormErrors, key: str, value: Any) -> None:
+    """Username/webhook-name rules: 1..80, no clyde/discord, not everyone/here."""
+    if not isinstance(value, str):
+        errors.add((key,), "BASE_TYPE_STRING", "Must be a string.")
+        return
+    if not 1 <= len(value) <= MAX_USERNAME:
+        errors.add(
+            (key,), "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {MAX_USERNAME} in length."
+        )
+    lowered = value.lower()
+    for banned in ("clyde", "discord"):
+        if banned in lowered:
+            errors.add((key,), "USERNAME_INVALID_CONTAINS", f'Username cannot contain "{banned}"')
+    if lowered.strip() in ("everyone", "here"):
+        errors.add((key,), "USERNAME_INVALID", f'Username cannot be "{lowered.strip()}"')
+
+
+def _check_embed(errors: _FormErrors, index: int, embed: Any) -> int:
+    """Validate one embed; return the characters it counts towards the 6000 total."""
+    base: tuple[str | int, ...] = ("embeds", index)
+    if not isinstance(embed, dict):
+        errors.add(base, "MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType")
+        return 0
+    total = _check_string(errors, (*base, "title"), embed.get("title"), MAX_TITLE)
+    total += _check_string(
+        errors, (*base, "description"), embed.get("description"), MAX_DESCRIPTION
+    )
+    _check_string(errors, (*base, "url"), embed.get("url"), 2048)
+
+    color = embed.get("color")
+    if color is not None:
+        if not _is_int(color):
+            errors.add((*base, "color"), "NUMBER_TYPE_COERCE", f'Value "{color}" is not int.')
+        elif color < 0:
+            errors.add(
+                (*base, "color"),
+                "NUMBER_TYPE_MIN",
+                "int value should be greater than or equal to 0.",
+            )
+        elif color > MAX_COLOR:
+            errors.add(
+                (*base, "color"),
+                "NUMBER_TYPE_MAX",
+                f"int value should be less than or equal to {MAX_COLOR}.",
+            )
+
+    timestamp = embed.get("timestamp")
+    if timestamp is not None:
+        valid = isinstance(timestamp, str)
+        if valid:
+            try:
+                datetime.fromisoformat(timestamp)
+            except ValueError:
+                valid = False
+        if not valid:
+            errors.add(
+                (*base, "timestamp"),
+                "DATE_TYPE_PARSE",
+                f"Could not parse {timestamp}. Should be ISO8601.",
+            )
+
+    has_body = bool(embed.get("title")) or bool(embed.get("description"))
+    for key, text_key, limit in (
+        ("footer", "text", MAX_FOOTER_TEXT),
+        ("author", "name", MAX_AUTHOR_NAME),
+    ):
+        sub = embed.get(key)
+        if sub is None:
+            continue
+        if not isinstance(sub, dict):
+            errors.add(
+                (*base, key), "MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType"
+            )
+            continue
+        total += _check_string(
+            errors, (*base, key, text_key), sub.get(text_key), limit, required=True
+        )
+        has_body = has_body or bool(sub.get(text_key))
+    for key in ("image", "thumbnail"):
+        sub = embed.get(key)
+        if sub is None:
+            continue
+        if not isinstance(sub, dict):
+            errors.add(
+                (*base, key), "MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType"
+            )
+            continue
+        _check_string(errors, (*base, key, "url"), sub.get("url"), 2048, required=True)
+        has_body = True
+
+    fields = embed.get("fields")
+    if fields is not None:
+        if not isinstance(fields, list):
+            errors.add((*base, "fields"), "BASE_TYPE_ARRAY", "Must be an array.")
+        else:
+            if len(fields) > MAX_FIELDS:
+                errors.add(
+                    (*base, "fields"),
+                    "BASE_TYPE_MAX_LENGTH",
+                    f"Must be {MAX_FIELDS} or fewer in length.",
+                )
+            for n, item in enumerate(fields):
+                path = (*base, "fields", n)
+                if not isinstance(item, dict):
+                    errors.add(
+                        path, "MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType"
+                    )
+                    continue
+                total += _check_string(
+                    errors, (*path, "name"), item.get("name"), MAX_FIELD_NAME, required=True
+                )
+                total += _check_string(
+                    errors, (*path, "value"), item.get("value"), MAX_FIELD_VALUE, required=True
+                )
+                inline = item.get("inline")
+                if inline is not None and not isinstance(inline, bool):
+                    errors.add(
+                        (*path, "inline"), "BASE_TYPE_BOOLEAN", "Must be either true or false."
+                    )
+            has_body = has_body or bool(fields)
+
+    if not has_body:
+        # What Discord answers for {} (and for embeds with nothing displayable).
+        errors.add((*base, "description"), "BASE_TYPE_REQUIRED", "This field is required")
+    return total
+
+
+def _check_allowed_mentions(errors: _FormErrors, value: Any) -> None:
+    if value is None:
+        return
+    if not isinstance(value, dict):
+        errors.add(
+            ("allowed_mentions",),
+            "MODEL_TYPE_CONVERT",
+            "Only dictionaries may be used in a ModelType",
+        )
+        return
+    parse = value.get("parse")
+    if parse is not None:
+        if not isinstance(parse, list):
+            errors.add(("allowed_mentions", "parse"), "BASE_TYPE_ARRAY", "Must be an array.")
+        else:
+            for n, item in enumerate(parse):
+                if item not in ("users", "roles", "everyone"):
+                    errors.add(
+                        ("allowed_mentions", "parse", n),
+                        "BASE_TYPE_CHOICES",
+                        "Value must be one of {'users', 'roles', 'everyone'}.",
+                    )
+    for key in ("users", "roles"):
+        ids = value.get(key)
+        if ids is None:
+            continue
+        if not isinstance(ids, list):
+            errors.add(("allowed_mentions", key), "BASE_TYPE_ARRAY", "Must be an array.")
+        elif ids and isinstance(parse, list) and key in parse:
+            errors.add(
+                ("allowed_mentions",),
+                "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
+                f'parse:["{key}"] and {key}: [ids...] are mutually exclusive.',
+            )
+
+
+def _validate_message(payload: JSONObject, file_count: int, max_files: int) -> _FormErrors:
+    """Apply every documented execute-webhook limit; return the collected errors."""
+    errors = _FormErrors()
+    _check_string(errors, ("content",), payload.get("content"), MAX_CONTENT)
+    if "username" in payload and payload["username"] is not None:
+        _check_name(errors, "username", payload["username"])
+    _check_string(errors, ("avatar_url",), payload.get("avatar_url"), 2048)
+    tts = payload.get("tts")
+    if tts is not None and not isinstance(tts, bool):
+        errors.add(("tts",), "BASE_TYPE_BOOLEAN", "Must be either true or false.")
+    embeds = payload.get("embeds")
+    if embeds is not None:
+        if not isinstance(embeds, list):
+            errors.add(("embeds",), "BASE_TYPE_ARRAY", "Must be an array.")
+        else:
+            if len(embeds) > MAX_EMBEDS:
+                errors.add(
+                    ("embeds",), "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_EMBEDS} or fewer in length."
+                )
+            total = sum(_check_embed(errors, n, embed) for n, embed in enumerate(embeds))
+            if total > MAX_EMBED_TOTAL:
+                errors.add(
+                    ("embeds",),
+                    "MAX_EMBED_SIZE_EXCEEDED",
+                    f"Embed size exceeds maximum size of {MAX_EMBED_TOTAL}",
+                )
+    _check_allowed_mentions(errors, payload.get("allowed_mentions"))
+    if file_count > max_files:
+        errors.add(
+            ("attachments",), "BASE_TYPE_MAX_LENGTH", f"Must be {max_files} or fewer in length."
+        )
+    return errors
+
+
+def _is_empty_message(payload: JSONObject, file_count: int) -> bool:
+    content = payload.get("content")
+    has_content = isinstance(content, str) and bool(content.strip())
+    has_other = any(
+        bool(payload.get(key)) for key in ("embeds", "components", "poll", "sticker_ids")
+    )
+    return not (has_content or has_other or file_count)
+
+
+def _mentions_policy_problem(payload: JSONObject) -> str | None:
+    """astra policy: nothing we post may ping anyone."""
+    value = payload.get("allowed_mentions")
+    if not isinstance(value, dict):
+        return "no allowed_mentions object"
+    if value.get("parse") != []:
+        return f"parse is {value.get('parse')!r}, expected []"
+    for key in ("users", "roles"):
+        if key in value and value[key] != []:
+            return f"{key} is {value[key]!r}, expected [] or absent"
+    return None
+
+
+# ------------------------------------------------------------------------ server
+
+
+class FakeDiscord:
+    """Strict fake of Discord's HTTP API (webhooks + channel webhooks) on 127.0.0.1.
+
+    All limits are constructor keyword arguments so tests can make windows tight.
+    State is guarded by a ``threading.Lock``: the server thread writes it, tests
+    read it from the main thread through the inspection methods/properties, which
+    return copies.
+    """
+
+    def __init__(
+        self,
+        *,
+        bucket_limit: int = 5,
+        bucket_window: float = 2.0,
+        channel_limit: int = 30,
+        channel_window: float = 60.0,
+        global_limit: int = 50,
+        global_window: float = 1.0,
+        max_file_size: int = 10 * MiB,
+        max_files: int = 10,
+        require_allowed_mentions: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        shutdown_timeout: float = 1.0,
+    ) -> None:
+        """Configure the fake; nothing listens until :meth:`start`."""
+        self.bucket_limit = bucket_limit
+        self.bucket_window = bucket_window
+        self.channel_limit = channel_limit
+        self.channel_window = channel_window
+        self.global_limit = global_limit
+        self.global_window = global_window
+        self.max_file_size = max_file_size
+        self.max_files = max_files
+        self.require_allowed_mentions = require_allowed_mentions
+        self.host = host
+        self._requested_port = port
+        self._shutdown_timeout = shutdown_timeout
+
+        self._lock = threading.Lock()
+        self._id_lock = threading.Lock()
+        self._increment = itertools.count()
+        self._last_snowflake = 0
+
+        self.guild_id: int = self._snowflake()
+        self.application_id: int = self._snowflake()
+        # The id used for webhooks a test creates "by hand" (another app / a user).
+        self.other_application_id: int = self._snowflake()
+        self.bot_token: str = self._make_bot_token(self.application_id)
+
+        self._channels: dict[int, _Channel] = {}
+        self._webhooks: dict[int, Webhook] = {}
+        self._deleted: set[int] = set()
+        self._messages: list[PostedMessage] = []
+        self._requests: list[RecordedRequest] = []
+        self._violations: list[str] = []
+        self._refusals: list[str] = []
+        self._refused: set[tuple[str, int, int]] = set()
+        self._buckets: dict[str, _Bucket] = {}
+        self._global_times: deque[float] = deque()
+        self._inject = _Injections()
+        self._webhooks_created = 0
+        self._channel_429s = 0
+        self._global_429s = 0
+        self._bucket_429s = 0
+
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._stop_event: asyncio.Event | None = None
+        self._port: int | None = None
+        self._used = False
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self) -> FakeDiscord:
+        """Start serving on ``host``/ephemeral port in a background thread; single use."""
+        if self._used:
+            raise RuntimeError("FakeDiscord is single-use; create a new instance")
+        self._used = True
+        ready = threading.Event()
+        failures: list[BaseException] = []
+        self._thread = threading.Thread(
+            target=self._thread_main, args=(ready, failures), name="fake-discord", daemon=True
+        )
+        self._thread.start()
+        if not ready.wait(timeout=10):
+            raise RuntimeError("FakeDiscord did not start within 10 s")
+        if failures:
+            raise RuntimeError("FakeDiscord failed to start") from failures[0]
+        return self
+
+    def stop(self) -> None:
+        """Stop the server and join its thread (in-flight requests get ``shutdown_timeout``)."""
+        loop, stop_event, thread = self._loop, self._stop_event, self._thread
+        if loop is None or stop_event is None or thread is None:
+            return
+        loop.call_soon_threadsafe(stop_event.set)
+        thread.join(timeout=self._shutdown_timeout + 10)
+        self._loop = self._stop_event = self._thread = None
+
+    def __enter__(self) -> FakeDiscord:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def _thread_main(self, ready: threading.Event, failures: list[BaseException]) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self._serve(ready, failures))
+        except BaseException as exc:
+            failures.append(exc)
+            ready.set()
+        finally:
+            loop.close()
+
+    async def _serve(self, ready: threading.Event, failures: list[BaseException]) -> None:
+        self._stop_event = asyncio.Event()
+        # Room for max_files files one byte over the limit, so an oversize file is
+        # answered with Discord's 413 body rather than aiohttp's.
+        app = web.Application(client_max_size=(self.max_files + 2) * (self.max_file_size + MiB))
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=self._shutdown_timeout)
+        await runner.setup()
+        try:
+            site = web.TCPSite(runner, self.host, self._requested_port)
+            await site.start()
+            self._port = int(runner.addresses[0][1])
+        except BaseException as exc:
+            failures.append(exc)
+            ready.set()
+            await runner.cleanup()
+            return
+        ready.set()
+        try:
+            await self._stop_event.wait()
+        finally:
+            await runner.cleanup()
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (after :meth:`start`)."""
+        if self._port is None:
+            raise RuntimeError("FakeDiscord is not started")
+        return self._port
+
+    @property
+    def api_base(self) -> str:
+        """``http://127.0.0.1:PORT/api/v10``."""
+        return f"http://{self.host}:{self.port}/api/v{API_VERSION}"
+
+    # ------------------------------------------------------------ setup API
+
+    def add_channel(self, channel_id: int, *, manage_webhooks: bool = True) -> None:
+        """Declare a text channel; ``manage_webhooks=False`` makes bot calls answer 403.
+
+        Calling it again for a known channel only changes ``manage_webhooks``.
+        """
+        with self._lock:
+            channel = self._channels.setdefault(channel_id, _Channel(channel_id, manage_webhooks))
+            channel.manage_webhooks = manage_webhooks
+
+    def create_webhook(
+        self,
+        channel_id: int,
+        name: str = "astra",
+        *,
+        application_id: int | bool | None = True,
+    ) -> Webhook:
+        """Create a webhook "by hand" (as a user would in the Discord client).
+
+        The channel is added implicitly if unknown.  By default the webhook belongs
+        to ``other_application_id`` so the bot API lists it *without* a token;
+        pass ``application_id=discord.application_id`` to make it look bot-created,
+        or ``None`` for a user-created webhook.  Does not count in
+        ``webhooks_created`` and ignores the 15-per-channel cap.
+        """
+        app_id = self.other_application_id if application_id is True else application_id
+        if isinstance(app_id, bool):
+            raise TypeError("application_id must be an int, None or left at its default")
+        with self._lock:
+            if channel_id not in self._channels:
+                self._channels[channel_id] = _Channel(channel_id, True)
+            return self._new_webhook_locked(channel_id, name, app_id)
+
+    def delete_webhook(self, webhook_id: int) -> None:
+        """Delete a webhook: later executes answer 404 / 10015 Unknown Webhook."""
+        with self._lock:
+            if webhook_id not in self._webhooks:
+                raise KeyError(webhook_id)
+            self._deleted.add(webhook_id)
+
+    # ------------------------------------------------------ failure injection
+
+    def fail_next(self, n: int, status: int = 500) -> None:
+        """The next ``n`` executes answer ``status`` with a JSON body; nothing is stored.
+
+        Rate-limit headers are still sent and the bucket is still consumed (the
+        request reached Discord's API layer).
+        """
+        with self._lock:
+            self._inject.fail.extend([status] * n)
+
+    def reset_next(self, n: int) -> None:
+        """The next ``n`` executes are read, then the TCP connection is reset (RST)
+        without any response; nothing is stored and no bucket slot is used."""
+        with self._lock:
+            self._inject.resets += n
+
+    def outage(self, seconds: float, status: int = 503) -> None:
+        """For the next ``seconds``, every execute answers ``status`` (JSON body, with
+        rate-limit headers); nothing is stored."""
+        with self._lock:
+            self._inject.outage_until = time.monotonic() + seconds
+            self._inject.outage_status = status
+
+    def ratelimit_next(self, n: int, retry_after: float = 1.0) -> None:
+        """The next ``n`` executes answer a genuine-looking 429 (scope ``user``).
+
+        Not a violation; but sending again to that webhook before ``retry_after``
+        has elapsed *is* one ("ignored rate limit headers").
+        """
+        with self._lock:
+            self._inject.ratelimits.extend([retry_after] * n)
+
+    def delay_next(self, n: int, seconds: float) -> None:
+        """The next ``n`` accepted executes are answered after ``seconds``.
+
+        The message IS stored (after the delay) even if the client timed out and
+        went away: this mimics Discord posting while the client sees a timeout, so
+        a naive retry posts a duplicate.
+        """
+        with self._lock:
+            self._inject.delays.extend([seconds] * n)
+
+    def ban_next(self, n: int) -> None:
+        """The next ``n`` requests (any route) get a Cloudflare ban: 429, no ``Via``,
+        ``text/plain`` body ``error code: 1015``."""
+        with self._lock:
+            self._inject.bans += n
+
+    # ------------------------------------------------------------ inspection
+
+    def messages(self, channel_id: int) -> list[PostedMessage]:
+        """Messages stored in ``channel_id``, in arrival (storage) order."""
+        with self._lock:
+            return [m for m in self._messages if m.channel_id == channel_id]
+
+    def all_messages(self) -> list[PostedMessage]:
+        """Every stored message, in storage order."""
+        with self._lock:
+            return list(self._messages)
+
+    def all_events(self, channel_id: int) -> list[JSONObject]:
+        """``jsonl_events()`` of every message in ``channel_id``, concatenated in order."""
+        return [event for message in self.messages(channel_id) for event in message.jsonl_events()]
+
+    def webhooks(self, channel_id: int) -> list[Webhook]:
+        """Live (not deleted) webhooks of ``channel_id``."""
+        with self._lock:
+            return self._channel_webhooks_locked(channel_id)
+
+    @property
+    def requests(self) -> list[RecordedRequest]:
+        """Every request received, in arrival order (bodies included)."""
+        with self._lock:
+            return list(self._requests)
+
+    @property
+    def violations(self) -> list[str]:
+        """Everything a correct client never does, one line each."""
+        with self._lock:
+            return list(self._violations)
+
+    @property
+    def refusals(self) -> list[str]:
+        """First-time 401/403/404 answers (not violations; repeating them is)."""
+        with self._lock:
+            return list(self._refusals)
+
+    @property
+    def webhooks_created(self) -> int:
+        """Webhooks created through ``POST /channels/{id}/webhooks``."""
+        with self._lock:
+            return self._webhooks_created
+
+    @property
+    def channel_429s(self) -> int:
+        """Per-channel (``scope: shared``) 429s served."""
+        with self._lock:
+            return self._channel_429s
+
+    @property
+    def global_429s(self) -> int:
+        """Global 429s served."""
+        with self._lock:
+            return self._global_429s
+
+    @property
+    def bucket_429s(self) -> int:
+        """Per-route 429s earned by ignoring headers (each is also a violation)."""
+        with self._lock:
+            return self._bucket_429s
+
+    def assert_no_violations(self) -> None:
+        """Raise ``AssertionError`` listing every violation, if any."""
+        violations = self.violations
+        if violations:
+            raise AssertionError("Discord protocol violations:\n  " + "\n  ".join(violations))
+
+    # ------------------------------------------------------------- internals
+
+    def _snowflake(self) -> int:
+        with self._id_lock:
+            now_ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
+            value = (now_ms << 22) | (1 << 17) | (next(self._increment) & 0xFFF)
+            value = max(value, self._last_snowflake + 1)
+            self._last_snowflake = value
+            return value
+
+    @staticmethod
+    def _make_bot_token(application_id: int) -> str:
+        # Same shape as real tokens: base64(user id) . 6 chars . 38 chars.
+        head = base64.b64encode(str(application_id).encode()).decode().rstrip("=")
+        return f"{head}.{secrets.token_urlsafe(4)[:6]}.{secrets.token_urlsafe(29)[:38]}"
+
+    def _new_webhook_locked(
+        self, channel_id: int, name: str, application_id: int | None
+    ) -> Webhook:
+        webhook_id = self._snowflake()
+        token = secrets.token_urlsafe(51)[:68]
+        webhook = Webhook(
+            id=webhook_id,
+            token=token,
+            channel_id=channel_id,
+            name=name,
+            application_id=application_id,
+            url=f"{self.api_base}/webhooks/{webhook_id}/{token}",
+            discord_url=f"https://discord.com/api/webhooks/{webhook_id}/{token}",
+        )
+        self._webhooks[webhook_id] = webhook
+        return webhook
+
+    def _channel_webhooks_locked(self, channel_id: int) -> list[Webhook]:
+        return [
+            w
+            for w in self._webhooks.values()
+            if w.channel_id == channel_id and w.id not in self._deleted
+        ]
+
+    def _violation_locked(self, category: str, detail: str, request: web.Request) -> None:
+        self._violations.append(f"{category}: {detail} [{request.method} {_redact(request.path)}]")
+
+    def _refuse_locked(
+        self, request: web.Request, kind: str, resource: int, status: int, body: JSONObject
+    ) -> web.Response:
+        """Answer a 401/403/404; only a repeat after the same answer is a violation."""
+        key = (kind, resource, status)
+        line = f"{status} {body['message']} ({kind} {resource})"
+        if key in self._refused:
+            self._violation_locked("repeated request after", line, request)
+        else:
+            self._refused.add(key)
+            self._refusals.append(line)
+        return _json_response(status, body)
+
+    def _webhook_json(self, webhook: Webhook, *, with_token: bool) -> JSONObject:
+        data: JSONObject = {
+            "application_id": None
+            if webhook.application_id is None
+            else str(webhook.application_id),
+            "avatar": None,
+            "channel_id": str(webhook.channel_id),
+            "guild_id": str(self.guild_id),
+            "id": str(webhook.id),
+            "name": webhook.name,
+            "type": 1,
+        }
+        if with_token:
+            data["token"] = webhook.token
+        return data
+
+    def _message_json(self, message: PostedMessage, webhook: Webhook) -> JSONObject:
+        payload = message.payload
+        username = payload.get("username") or webhook.name
+        embeds = [{**e, "type": "rich"} for e in message.embeds if isinstance(e, dict)]
+        attachments = [
+            {
+                "id": str(message.message_id + n + 1),
+                "filename": filename,
+                "size": len(data),
+                "url": f"https://cdn.discordapp.com/attachments/{message.channel_id}/"
+                f"{message.message_id + n + 1}/{filename}",
+            }
+            for n, (filename, data) in enumerate(message.files)
+        ]
+        return {
+            "id": str(message.message_id),
+            "type": 0,
+            "channel_id": str(message.channel_id),
+            "webhook_id": str(message.webhook_id),
+            "author": {
+                "id": str(webhook.id),
+                "username": username,
+                "discriminator": "0000",
+                "avatar": None,
+                "bot": True,
+            },
+            "content": message.content or "",
+            "embeds": embeds,
+            "attachments": attachments,
+            "mentions": [],
+            "mention_roles": [],
+            "mention_everyone": False,
+            "pinned": False,
+            "tts": bool(payload.get("tts", False)),
+            "timestamp": message.timestamp,
+            "edited_timestamp": None,
+            "flags": 0,
+        }
+
+    # ---- rate limiting
+
+    def _bucket_locked(self, key: str) -> _Bucket:
+        bucket = self._buckets.get(key)
+        if bucket is None:
+            bucket_id = hashlib.md5(
+                f"{self.application_id}:{key}".encode(), usedforsecurity=False
+            ).hexdigest()
+            bucket = self._buckets[key] = _Bucket(bucket_id, self.bucket_limit)
+        return bucket
+
+    def _bucket_headers(self, bucket: _Bucket, now: float) -> dict[str, str]:
+        reset_after = _ceil_ms(bucket.window_end - now)
+        return {
+            "X-RateLimit-Limit": str(bucket.limit),
+            "X-RateLimit-Remaining": str(max(0, bucket.limit - bucket.used)),
+            "X-RateLimit-Reset": f"{_ceil_ms(time.time() + reset_after):.3f}",
+            "X-RateLimit-Reset-After": f"{reset_after:.3f}",
+            "X-RateLimit-Bucket": bucket.bucket_id,
+        }
+
+    @staticmethod
+    def _too_many(
+        retry_after: float, *, scope: str, is_global: bool, headers: dict[str, str]
+    ) -> web.Response:
+        retry_after = max(_ceil_ms(retry_after), 0.001)
+        headers = {
+            **headers,
+            "Retry-After": str(math.ceil(retry_after)),
+            "X-RateLimit-Scope": scope,
+        }
+        if is_global:
+            headers["X-RateLimit-Global"] = "true"
+        body = {
+            "message": "You are being rate limited.",
+            "retry_after": retry_after,
+            "global": is_global,
+        }
+        return _json_response(429, body, headers)
+
+    def _take_bucket_locked(
+        self, request: web.Request, key: str, now: float
+    ) -> tuple[_Bucket, web.Response | None]:
+        """Consume one slot of a route bucket, or answer the 429 the client earned."""
+        bucket = self._bucket_locked(key)
+        if now < bucket.blocked_until - _CLOCK_TOLERANCE:
+            self._bucket_429s += 1
+            self._violation_locked(
+                "ignored rate limit headers",
+                f"sent {bucket.blocked_until - now:.3f}s before retry_after elapsed",
+                request,
+            )
+            headers = self._bucket_headers(bucket, now)
+            headers["X-RateLimit-Remaining"] = "0"
+            headers["X-RateLimit-Reset-After"] = f"{_ceil_ms(bucket.blocked_until - now):.3f}"
+            return bucket, self._too_many(
+                bucket.blocked_until - now, scope="user", is_global=False, headers=headers
+            )
+        if now >= bucket.window_end - _CLOCK_TOLERANCE:
+            bucket.window_end = now + self.bucket_window
+            bucket.used = 0
+        if bucket.used >= bucket.limit:
+            self._bucket_429s += 1
+            self._violation_locked(
+                "ignored rate limit headers",
+                f"Remaining was 0, sent {bucket.window_end - now:.3f}s before the reset",
+                request,
+            )
+            return bucket, self._too_many(
+                bucket.window_end - now,
+                scope="user",
+                is_global=False,
+                headers=self._bucket_headers(bucket, now),
+            )
+        bucket.used += 1
+        return bucket, None
+
+    def _take_global_locked(self, now: float) -> web.Response | None:
+        times = self._global_times
+        while times and times[0] <= now - self.global_window + _CLOCK_TOLERANCE:
+            times.popleft()
+        if len(times) >= self.global_limit:
+            self._global_429s += 1
+            return self._too_many(
+                times[0] + self.global_window - now, scope="global", is_global=True, headers={}
+            )
+        times.append(now)
+        return None
+
+    # ---- request handling
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        too_large = False
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
+            body, too_large = b"", True
+        record = RecordedRequest(
+            method=request.method,
+            path=request.path,
+            query=request.query_string,
+            headers=dict(request.headers),
+            body=body,
+        )
+        with self._lock:
+            self._requests.append(record)
+        if too_large:
+            with self._lock:
+                self._violation_locked(
+                    "Request entity too large", "body over the server limit", request
+                )
+            response: web.StreamResponse | None = _json_response(
+                413, _error("Request entity too large", 40005)
+            )
+        else:
+            response = await self._dispatch(request, body)
+        if response is None:  # connection deliberately reset
+            with self._lock:
+                record.reset = True
+            return web.Response(status=500)  # never written: the transport is gone
+        if not isinstance(response, _BareResponse):
+            response.headers["Via"] = VIA
+        with self._lock:
+            record.status = response.status
+        return response
+
+    async def _dispatch(self, request: web.Request, body: bytes) -> web.StreamResponse | None:
+        with self._lock:
+            if self._inject.bans > 0:
+                self._inject.bans -= 1
+                return _BareResponse(status=429, text="error code: 1015", content_type="text/plain")
+
+        match = _API_PATH.match(request.path)
+        if match is None:
+            with self._lock:
+                self._violation_locked("unknown route", "not under /api", request)
+            return _json_response(404, _http_error(404))
+        version, sub = match.group(1), match.group(2) or ""
+        if version != str(API_VERSION):
+            with self._lock:
+                self._violation_locked(
+                    "unversioned or wrong API version", f"v{version or '6 (implicit)'}", request
+                )
+            return _json_response(400, _error("Invalid API version provided", 50041))
+
+        now = time.monotonic()
+        with self._lock:
+            limited = self._take_global_locked(now)
+        if limited is not None:
+            return limited
+
+        user_agent = request.headers.get("User-Agent", "")
+        if not user_agent.startswith("DiscordBot ("):
+            with self._lock:
+                self._violation_locked(
+                    "missing or invalid User-Agent",
+                    repr(user_agent) if user_agent else "none",
+                    request,
+                )
+            return _json_response(400, _http_error(400))
+
+        if m := _ROUTE_WEBHOOK.match(sub):
+            if request.method == "POST":
+                return await self._execute(request, body, int(m.group(1)), m.group(2))
+            if request.method == "GET":
+                return self._get_webhook(request, int(m.group(1)), m.group(2))
+        elif m := _ROUTE_WEBHOOK_MESSAGE.match(sub):
+            if request.method == "GET":
+                return self._get_message(request, int(m.group(1)), m.group(2), int(m.group(3)))
+        elif m := _ROUTE_CHANNEL_WEBHOOKS.match(sub):
+            if request.method in ("GET", "POST"):
+                return self._channel_webhooks(request, body, int(m.group(1)))
+        else:
+            with self._lock:
+                self._violation_locked("unknown route", sub, request)
+            return _json_response(404, _http_error(404))
+        with self._lock:
+            self._violation_locked("method not allowed", request.method, request)
+        return _json_response(405, _http_error(405))
+
+    def _lookup_locked(
+        self, request: web.Request, webhook_id: int, token: str
+    ) -> Webhook | web.Response:
+        webhook = self._webhooks.get(webhook_id)
+        if webhook is None or webhook_id in self._deleted:
+            return self._refuse_locked(
+                request, "webhook", webhook_id, 404, _error("Unknown Webhook", 10015)
+            )
+        if not secrets.compare_digest(webhook.token, token):
+            return self._refuse_locked(
+                request, "webhook", webhook_id, 401, _error("Invalid Webhook Token", 50027)
+            )
+        return webhook
+
+    def _parse_body_locked(
+        self, request: web.Request, body: bytes
+    ) -> tuple[JSONObject, list[tuple[str, bytes]]] | web.Response:
+        """Decode a JSON or multipart execute body (violations recorded by caller's lock)."""
+        content_type = request.content_type
+        files: list[tuple[str, bytes]] = []
+        if content_type == "application/json":
+            raw: bytes | None = body
+        elif content_type == "multipart/form-data":
+            boundary = _BOUNDARY.search(request.headers.get("Content-Type", ""))
+            parts = (
+                _parse_multipart(body, boundary.group(1) or boundary.group(2)) if boundary else None
+            )
+            if parts is None:
+                self._violation_locked("malformed multipart body", "could not split parts", request)
+                return _json_response(400, _http_error(400))
+            raw = None
+            for name, filename, data in parts:
+                if name == "payload_json" and filename is None:
+                    raw = data
+                elif name is not None and _FILE_PART.match(name) and filename:
+                    files.append((filename, data))
+                else:
+                    self._violation_locked(
+                        "unrecognised multipart part",
+                        f"name={name!r} filename={filename!r} (dropped)",
+                        request,
+                    )
+        else:
+            self._violation_locked(
+                "missing or unsupported Content-Type",
+                request.headers.get("Content-Type", "none"),
+                request,
+            )
+            return _json_response(400, _http_error(400))
+        if raw is None:
+            return {}, files
+        try:
+            payload = json.loads(raw)
+        except ValueError:
+            self._violation_locked("invalid JSON", "body does not parse", request)
+            return _json_response(400, _error("The request body contains invalid JSON.", 50109))
+        if not isinstance(payload, dict):
+            errors = _FormErrors()
+            errors.add((), "DICT_TYPE_CONVERT", "Only dictionaries may be used in a DictType")
+            self._violation_locked("Invalid Form Body", ", ".join(errors.paths), request)
+            return _json_response(
+                400, {**_error("Invalid Form Body", 50035), "errors": errors.tree}
+            )
+        return payload, files
+
+    async def _execute(
+        self, request: web.Request, body: bytes, webhook_id: int, token: str
+    ) -> web.StreamResponse | None:
+        now = time.monotonic()
+        with self._lock:
+            found = self._lookup_locked(request, webhook_id, token)
+            if isinstance(found, web.Response):
+                return found
+            webhook = found
+            if self._inject.resets > 0:
+                self._inject.resets -= 1
+                transport = request.transport
+                if transport is not None:
+                    sock = transport.get_extra_info("socket")
+                    if sock is not None:
+                        # SO_LINGER 0 turns close into an RST: "connection reset by peer".
+                        sock.setsockopt(
+                            socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+                        )
+                    transport.abort()
+                return None
+
+            bucket, limited = self._take_bucket_locked(request, f"webhook:{webhook_id}", now)
+            if limited is not None:
+                return limited
+            if self._inject.ratelimits:
+                retry_after = self._inject.ratelimits.popleft()
+                bucket.used -= 1  # an injected 429 does not use a slot
+                bucket.blocked_until = now + retry_after
+                headers = self._bucket_headers(bucket, now)
+                headers["X-RateLimit-Remaining"] = "0"
+                headers["X-RateLimit-Reset-After"] = f"{_ceil_ms(retry_after):.3f}"
+                headers["X-RateLimit-Reset"] = f"{_ceil_ms(time.time() + retry_after):.3f}"
+                return self._too_many(retry_after, scope="user", is_global=False, headers=headers)
+            headers = self._bucket_headers(bucket, now)
+
+            failure: int | None = None
+            if now < self._inject.outage_until:
+                failure = self._inject.outage_status
+            elif self._inject.fail:
+                failure = self._inject.fail.popleft()
+            if failure is not None:
+                return _json_response(failure, _http_error(failure), headers)
+
+            wait_raw = request.query.get("wait")
+            wait = False
+            if wait_raw is not None:
+                if wait_raw.lower() in ("true", "1"):
+                    wait = True
+                elif wait_raw.lower() not in ("false", "0"):
+                    errors = _FormErrors()
+                    errors.add(
+                        ("wait",), "BOOLEAN_TYPE_COERCE", f'Value "{wait_raw}" is not boolean.'
+                    )
+                    self._violation_locked("Invalid Form Body", ", ".join(errors.paths), request)
+                    return _json_response(
+                        400, {**_error("Invalid Form Body", 50035), "errors": errors.tree}, headers
+                    )
+
+            parsed = self._parse_body_locked(request, body)
+            if isinstance(parsed, web.Response):
+                parsed.headers.update(headers)
+                return parsed
+            payload, files = parsed
+
+            oversize = [(name, len(data)) for name, data in files if len(data) > self.max_file_size]
+            if oversize:
+                self._violation_locked(
+                    "Request entity too large",
+                    ", ".join(
+                        f"{name} is {size} bytes > {self.max_file_size}" for name, size in oversize
+                    ),
+                    request,
+                )
+                return _json_response(413, _error("Request entity too large", 40005), headers)
+
+            errors = _validate_message(payload, len(files), self.max_files)
+            if errors:
+                self._violation_locked("Invalid Form Body", ", ".join(errors.paths), request)
+                return _json_response(
+                    400, {**_error("Invalid Form Body", 50035), "errors": errors.tree}, headers
+                )
+            if _is_empty_message(payload, len(files)):
+                self._violation_locked(
+                    "Cannot send an empty message", "no content, embeds or files", request
+                )
+                return _json_response(400, _error("Cannot send an empty message", 50006), headers)
+
+            if self.require_allowed_mentions and (problem := _mentions_policy_problem(payload)):
+                self._violation_locked("allowed_mentions missing", problem, request)
+
+            # Per-channel limit: a sliding window over stored messages, invisible in
+            # the X-RateLimit headers (that is the trap clients must budget for).
+            channel = self._channels[webhook.channel_id]
+            times = channel.message_times
+            while times and times[0] <= now - self.channel_window + _CLOCK_TOLERANCE:
+                times.popleft()
+            if len(times) >= self.channel_limit:
+                self._channel_429s += 1
+                return self._too_many(
+                    times[0] + self.channel_window - now,
+                    scope="shared",
+                    is_global=False,
+                    headers=headers,
+                )
+            times.append(now)
+            delay = self._inject.delays.popleft() if self._inject.delays else 0.0
+
+        if delay:
+            await asyncio.sleep(delay)
+        message = PostedMessage(
+            message_id=self._snowflake(),
+            webhook_id=webhook.id,
+            channel_id=webhook.channel_id,
+            payload=payload,
+            files=files,
+            headers=dict(request.headers),
+            timestamp=datetime.now(UTC).isoformat(timespec="microseconds"),
+        )
+        with self._lock:
+            self._messages.append(message)
+            # Recomputed so a delayed answer reports the time left *now*.
+            headers = self._bucket_headers(bucket, time.monotonic())
+        if wait:
+            return _json_response(200, self._message_json(message, webhook), headers)
+        return web.Response(status=204, headers=headers)
+
+    def _get_webhook(self, request: web.Request, webhook_id: int, token: str) -> web.Response:
+        with self._lock:
+            found = self._lookup_locked(request, webhook_id, token)
+            if isinstance(found, web.Response):
+                return found
+            now = time.monotonic()
+            bucket, limited = self._take_bucket_locked(request, f"get-webhook:{webhook_id}", now)
+            if limited is not None:
+                return limited
+            return _json_response(
+                200, self._webhook_json(found, with_token=True), self._bucket_headers(bucket, now)
+            )
+
+    def _get_message(
+        self, request: web.Request, webhook_id: int, token: str, message_id: int
+    ) -> web.Response:
+        with self._lock:
+            found = self._lookup_locked(request, webhook_id, token)
+            if isinstance(found, web.Response):
+                return found
+            now = time.monotonic()
+            bucket, limited = self._take_bucket_locked(request, f"get-message:{webhook_id}", now)
+            if limited is not None:
+                return limited
+            headers = self._bucket_headers(bucket, now)
+            for message in self._messages:
+                if message.message_id == message_id and message.webhook_id == webhook_id:
+                    return _json_response(200, self._message_json(message, found), headers)
+            response = self._refuse_locked(
+                request, "message", message_id, 404, _error("Unknown Message", 10008)
+            )
+            response.headers.update(headers)
+            return response
+
+    def _channel_webhooks(self, request: web.Request, body: bytes, channel_id: int) -> web.Response:
+        with self._lock:
+            if request.headers.get("Authorization") != f"Bot {self.bot_token}":
+                return self._refuse_locked(request, "bot-auth", channel_id, 401, _http_error(401))
+            channel = self._channels.get(channel_id)
+            if channel is None:
+                return self._refuse_locked(
+                    request, "channel", channel_id, 404, _error("Unknown Channel", 10003)
+                )
+            if not channel.manage_webhooks:
+                return self._refuse_locked(
+                    request, "channel", channel_id, 403, _error("Missing Permissions", 50013)
+                )
+            now = time.monotonic()
+            bucket, limited = self._take_bucket_locked(
+                request, f"{request.method}:channels/{channel_id}/webhooks", now
+            )
+            if limited is not None:
+                return limited
+            headers = self._bucket_headers(bucket, now)
+
+            if request.method == "GET":
+                listing = [
+                    self._webhook_json(w, with_token=w.application_id == self.application_id)
+                    for w in self._channel_webhooks_locked(channel_id)
+                ]
+                return _json_response(200, listing, headers)
+
+            if request.content_type != "application/json":
+                self._violation_locked(
+                    "missing or unsupported Content-Type",
+                    request.headers.get("Content-Type", "none"),
+                    request,
+                )
+                return _json_response(400, _http_error(400), headers)
+            parsed = self._parse_body_locked(request, body)
+            if isinstance(parsed, web.Response):
+                parsed.headers.update(headers)
+                return parsed
+            payload, _ = parsed
+            errors = _FormErrors()
+            if "name" not in payload:
+                errors.add(("name",), "BASE_TYPE_REQUIRED", "This field is required")
+            else:
+                _check_name(errors, "name", payload["name"])
+            if errors:
+                self._violation_locked("Invalid Form Body", ", ".join(errors.paths), request)
+                return _json_response(
+                    400, {**_error("Invalid Form Body", 50035), "errors": errors.tree}, headers
+                )
+            if len(self._channel_webhooks_locked(channel_id)) >= MAX_WEBHOOKS_PER_CHANNEL:
+                return self._refuse_at_cap_locked(request, channel_id, headers)
+            webhook = self._new_webhook_locked(
+                channel_id, str(payload["name"]), self.application_id
+            )
+            self._webhooks_created += 1
+            return _json_response(200, self._webhook_json(webhook, with_token=True), headers)
+
+    def _refuse_at_cap_locked(
+        self, request: web.Request, channel_id: int, headers: dict[str, str]
+    ) -> web.Response:
+        # Like 401/403/404: a client cannot know the cap is reached before trying
+        # once, but trying again is a violation.
+        body = _error(f"Maximum number of webhooks reached ({MAX_WEBHOOKS_PER_CHANNEL})", 30007)
+        response = self._refuse_locked(request, "webhook-cap", channel_id, 400, body)
+        response.headers.update(headers)
+        return response

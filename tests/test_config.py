@@ -1,0 +1,98 @@
+"""Config errors a user can make: one line naming the key, exit status 2, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.sidecar import run_cli
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def check(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    path = tmp_path / "config.toml"
+    path.write_text(text, encoding="utf-8")
+    result = run_cli("check", "--config", str(path), env=env)
+    return result.returncode, result.stderr + result.stdout
+
+
+def assert_one_line_error(code: int, output: str, *needles: str) -> None:
+    assert code == 2, output
+    assert "Traceback" not in output
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+
+
+def test_shipped_config_is_valid_and_previews_every_channel() -> None:
+    result = run_cli("check", "--config", str(REPO / "config.toml"))
+    assert result.returncode == 0, result.stderr
+    for name in ("analytics", "diagnostics", "logs", "performance"):
+        assert f"{name}=preview" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        ("[flush]\nintervall = 30\n", ["flush.intervall", "unknown key"]),
+        ("[nope]\nx = 1\n", ["nope", "unknown key"]),
+        ('[flush]\ninterval = "soon"\n', ["flush.interval", "expected `float`"]),
+        ("[flush]\ninterval = 0\n", ["flush.interval", ">= 0.1"]),
+        ("[channels.analytics]\nid = 12345\n", ["channels.analytics.id", "not a Discord channel id"]),
+        ('[channels.logs]\nid = "abc"\n', ["channels.logs.id", "not a Discord channel id"]),
+        ("[channels.chat]\nid = 1419858425424253039\n", ["channels.chat", "unknown key"]),
+        ('[channels.logs]\nwebhook = "https://example.com/x"\n', ["channels.logs.webhook", "not a webhook URL"]),
+        ("[flush\ninterval = 30\n", ["TOML syntax error"]),
+        ('[routes]\nmessage = "chat"\n', ["routes.message", "unknown channel"]),
+        ('[routes]\nmesage = "logs"\n', ["routes.mesage", "unknown event kind"]),
+        ('[discord]\napi_base = "https://discord.com/api"\n', ["discord.api_base", "versioned"]),
+        ('[ingest]\nhttp = "localhost"\n', ["ingest.http", "host:port"]),
+        ('[discord]\ntoken = "${ASTRA_TEST_UNSET_TOKEN}"\n', ["discord.token", "ASTRA_TEST_UNSET_TOKEN", "not set"]),
+    ],
+)
+def test_config_errors_are_one_clear_line(tmp_path: Path, text: str, needles: list[str]) -> None:
+    code, output = check(tmp_path, text)
+    assert_one_line_error(code, output, *needles)
+
+
+def test_bad_webhook_url_is_not_echoed(tmp_path: Path) -> None:
+    secret = "https://example.com/hooks/sekrit-token-value"
+    code, output = check(tmp_path, f'[channels.logs]\nwebhook = "{secret}"\n')
+    assert_one_line_error(code, output, "channels.logs.webhook")
+    assert "sekrit" not in output
+
+
+def test_environment_interpolation_and_defaults(tmp_path: Path) -> None:
+    text = (
+        '[channels.logs]\nid = "${ASTRA_TEST_ID}"\n'
+        'webhook = "${ASTRA_TEST_HOOK:-https://discord.com/api/webhooks/141985842542425303/tok-en_123}"\n'
+    )
+    code, output = check(tmp_path, text, env={"ASTRA_TEST_ID": "1419858425424253039"})
+    assert code == 0, output
+    assert "logs=webhook" in output
+
+
+def test_config_path_from_environment(tmp_path: Path) -> None:
+    path = tmp_path / "elsewhere.toml"
+    path.write_text("[flush]\ninterval = 5\n", encoding="utf-8")
+    result = run_cli("check", env={"ASTRA_CONFIG": str(path)})
+    assert result.returncode == 0, result.stderr
+    assert str(path) in result.stdout
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    result = run_cli("check", "--config", str(tmp_path / "absent.toml"))
+    assert_one_line_error(result.returncode, result.stderr + result.stdout, "file not found")
+
+
+def test_run_refuses_to_start_with_the_same_message(tmp_path: Path) -> None:
+    path = tmp_path / "config.toml"
+    path.write_text("[flush]\nintervall = 30\n", encoding="utf-8")
+    checked = run_cli("check", "--config", str(path))
+    ran = run_cli("run", "--config", str(path))
+    assert ran.returncode == 2
+    assert ran.stderr == checked.stderr
+    assert ran.stdout == ""

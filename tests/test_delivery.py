@@ -1,0 +1,348 @@
+"""End to end: the real CLI posts to a strict fake Discord over real sockets."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+from collections import Counter
+from typing import Any
+
+from tests.conftest import Launch, provisioned_channels, webhook_channels
+from tests.fake_discord import FakeDiscord
+from tests.sidecar import Sidecar
+
+FAST = "[flush]\ninterval = 0.5\ncritical_delay = 0.2\n"
+
+
+def posted_ids(discord: FakeDiscord, channel_id: int) -> list[str]:
+    return [str(e["id"]) for e in discord.all_events(channel_id)]
+
+
+def all_posted(discord: FakeDiscord, ids: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+    return {name: discord.all_events(cid) for name, cid in ids.items()}
+
+
+def send_http_batches(sidecar: Sidecar, events: list[dict[str, Any]], size: int = 2000) -> None:
+    for start in range(0, len(events), size):
+        answer = sidecar.post(events[start : start + size])
+        assert answer.status == 200 and not answer.body["rejected"], answer
+
+
+def mixed_events(prefix: str, count: int) -> list[dict[str, Any]]:
+    kinds = [
+        lambda i: {"kind": "command", "name": f"cmd{i % 7}", "duration_ms": i % 90, "guild_id": i % 5},
+        lambda i: {"kind": "message", "guild_id": i % 11, "author_id": i % 97, "length": i % 300},
+        lambda i: {"kind": "log", "level": "info", "message": f"tick {i}", "logger": "bot"},
+        lambda i: {"kind": "metric", "name": "queue", "value": i, "tags": {"shard": i % 2}},
+        lambda i: {"kind": "command", "name": "vote", "ok": False, "error": f"KeyError {i}"},
+    ]
+    return [{**kinds[i % len(kinds)](i), "id": f"{prefix}-{i}"} for i in range(count)]
+
+
+EXPECTED_CHANNEL = {0: "analytics", 1: "analytics", 2: "logs", 3: "performance", 4: "logs"}
+
+
+def test_burst_over_http_and_udp_all_arrive_in_the_right_channels(
+    discord: FakeDiscord, launch: Launch
+) -> None:
+    body, ids = webhook_channels(discord)
+    sidecar = launch(body + FAST)
+    http_events = mixed_events("h", 20_000)
+    send_http_batches(sidecar, http_events)
+    udp_events = mixed_events("u", 10_000)
+    datagrams = []
+    for start in range(0, len(udp_events), 40):
+        chunk = udp_events[start : start + 40]
+        datagrams.append(b"\n".join(json.dumps(e).encode() for e in chunk))
+    sidecar.send_udp(datagrams)
+    expected = {e["id"]: EXPECTED_CHANNEL[i % 5] for i, e in enumerate(http_events)}
+    expected.update({e["id"]: EXPECTED_CHANNEL[i % 5] for i, e in enumerate(udp_events)})
+
+    def arrived() -> int:
+        return sum(len(v) for v in all_posted(discord, ids).values())
+
+    sidecar.wait_for(lambda: arrived() >= len(expected), timeout=90)
+    assert sidecar.stop() == 0
+    seen: Counter[str] = Counter()
+    for name, events in all_posted(discord, ids).items():
+        for event in events:
+            if event["id"] in expected:
+                assert expected[event["id"]] == name, event
+            seen[event["id"]] += 1
+    assert all(seen[i] == 1 for i in expected), "an event was lost or posted twice"
+    discord.assert_no_violations()
+    assert discord.channel_429s == 0
+    # Events per request: the burst is batched, not posted one by one.
+    executes = [r for r in discord.requests if "/webhooks/" in r.path and r.method == "POST"]
+    assert len(expected) / len(executes) > 100
+
+
+def test_attachment_is_named_by_seq_and_holds_whole_events(
+    discord: FakeDiscord, launch: Launch
+) -> None:
+    body, ids = webhook_channels(discord)
+    sidecar = launch(body + FAST)
+    sidecar.post([{"kind": "guild", "action": "join", "guild_id": 77, "name": "Cats", "id": "g1"}])
+    sidecar.wait_for(lambda: "g1" in posted_ids(discord, ids["analytics"]), timeout=30)
+    sidecar.stop()
+    message = next(m for m in discord.messages(ids["analytics"]) if m.files)
+    (filename, _), = message.files
+    events = message.jsonl_events()
+    assert filename == f"events-analytics-{events[0]['seq']}-{events[-1]['seq']}.jsonl.gz"
+    guild = next(e for e in events if e["id"] == "g1")
+    assert guild["kind"] == "guild" and guild["name"] == "Cats" and guild["guild_id"] == 77
+    assert isinstance(guild["ts"], float) and guild["seq"] > 0
+    assert message.payload["allowed_mentions"] == {"parse": []}
+    embed = message.embeds[0]
+    assert "analytics" in embed["title"]
+    assert "guild join" in json.dumps(embed)
+
+
+def test_faults_lose_nothing_and_reorder_nothing(discord: FakeDiscord, launch: Launch) -> None:
+    body, ids = webhook_channels(discord)
+    sidecar = launch(body + FAST)
+    sent: list[str] = []
+    for round_ in range(6):
+        if round_ == 1:
+            discord.fail_next(3, status=500)
+        if round_ == 2:
+            discord.reset_next(2)
+        if round_ == 3:
+            discord.fail_next(2, status=502)
+        if round_ == 4:
+            discord.outage(3.0)
+        batch = [
+            {"kind": "metric", "name": "round", "value": round_, "id": f"r{round_}-{i}"}
+            for i in range(500)
+        ]
+        send_http_batches(sidecar, batch)
+        sent += [e["id"] for e in batch]
+        sidecar.wait_for(
+            lambda: set(sent) <= set(posted_ids(discord, ids["performance"])), timeout=60
+        )
+    assert sidecar.stop() == 0
+    got = [i for i in posted_ids(discord, ids["performance"]) if i.startswith("r")]
+    assert got == sent, "events lost, duplicated or reordered"
+    seqs = [e["seq"] for e in discord.all_events(ids["performance"])]
+    assert seqs == sorted(seqs)
+    discord.assert_no_violations()
+    assert "retrying" in sidecar.stderr
+
+
+def test_sigterm_drains_every_window_and_exits_zero(discord: FakeDiscord, launch: Launch) -> None:
+    body, ids = webhook_channels(discord)
+    sidecar = launch(body + "[flush]\ninterval = 300\n")
+    events = mixed_events("d", 3000)
+    send_http_batches(sidecar, events, size=1000)
+    assert all(not discord.messages(cid) for cid in ids.values())
+    assert sidecar.stop(signal.SIGTERM) == 0
+    got = {e["id"] for events_ in all_posted(discord, ids).values() for e in events_}
+    assert {e["id"] for e in events} <= got
+    stopping = [e for e in discord.all_events(ids["diagnostics"]) if e.get("action") == "stopping"]
+    assert stopping, "the stop is itself an event on the diagnostics channel"
+    assert "not delivered" not in sidecar.stderr
+    discord.assert_no_violations()
+
+
+def test_sigint_also_drains(discord: FakeDiscord, launch: Launch) -> None:
+    body, ids = webhook_channels(discord)
+    sidecar = launch(body + "[flush]\ninterval = 300\n")
+    sidecar.post({"kind": "latency", "ms": 12.5, "id": "lat"})
+    assert sidecar.stop(signal.SIGINT) == 0
+    assert "lat" in posted_ids(discord, ids["performance"])
+
+
+def test_shutdown_deadline_counts_what_could_not_be_delivered(
+    discord: FakeDiscord, launch: Launch
+) -> None:
+    body, ids = webhook_channels(discord)
+    sidecar = launch(body + "[flush]\ninterval = 300\n[shutdown]\ndeadline = 1.5\n")
+    discord.outage(120.0)
+    send_http_batches(sidecar, mixed_events("x", 500))
+    assert sidecar.stop() == 0
+    match = re.search(r"([\d,]+) events were not delivered", sidecar.stderr)
+    assert match, sidecar.stderr
+    assert int(match.group(1).replace(",", "")) >= 500
+
+
+def test_critical_error_is_posted_without_waiting_for_the_interval(
+    discord: FakeDiscord, launch: Launch
+) -> None:
+    body, ids = webhook_channels(discord)
+    sidecar = launch(body + "[flush]\ninterval = 600\n")
+    sidecar.post({"kind": "log", "level": "warning", "message": "slow shard", "id": "w1"})
+    sidecar.post({"kind": "error", "severity": "critical", "message": "db down", "id": "c1"})
+    sidecar.post({"kind": "log", "level": "critical", "message": "db still down", "id": "c2"})
+    # The interval is ten minutes; these arrive while the sidecar runs.
+    sidecar.wait_for(lambda: {"c1", "c2"} <= set(posted_ids(discord, ids["logs"])), timeout=20)
+    logs_messages = discord.messages(ids["logs"])
+    assert len(logs_messages) == 1, "critical events coalesce into one post"
+    assert "w1" in posted_ids(discord, ids["logs"]), "the open window goes out with them"
+    assert not discord.messages(ids["analytics"])
+    sidecar.stop()
+
+
+def test_mentions_never_ping_and_secrets_never_show(discord: FakeDiscord, launch: Launch) -> None:
+    body, ids = webhook_channels(discord)
+    body = body.replace(f'api_base = "{discord.api_base}"',
+                        f'api_base = "{discord.api_base}"\ntoken = "{discord.bot_token}"')
+    hooks = [discord.webhooks(cid)[0] for cid in ids.values()]
+    sidecar = launch(body + FAST)
+    foreign = "https://canary.discord.com/api/webhooks/123456789012345678/abcdefABCDEF-_0123456789xyz"
+    nasty = [
+        {"kind": "error", "type": "RuntimeError", "message": "@everyone @here <@1234> <@&5678> hi",
+         "id": "m1"},
+        {"kind": "log", "level": "error", "message": f"token leaked: {discord.bot_token}", "id": "s1"},
+        {"kind": "log", "level": "error", "message": f"posting to {hooks[0].url}", "id": "s2"},
+        {"kind": "log", "level": "warning", "message": f"other hook {foreign}", "id": "s3"},
+        {"kind": "log", "level": "warning", "message": "Authorization: Bearer abcdefghijklmnop1234",
+         "id": "s4"},
+        {"kind": "log", "level": "warning", "message": "connect password=hunter2 user=bob", "id": "s5"},
+        {"kind": "metric", "name": "x", "value": 1, "tags": {"api_key": "zzzz-secret-zzzz"}, "id": "s6"},
+        {"kind": "command", "name": "@everyone", "ok": False, "error": "**bold** `code`", "id": "m2"},
+    ]
+    sidecar.post(nasty)
+    sidecar.wait_for(lambda: {"m1", "s5", "m2"} <= set(posted_ids(discord, ids["logs"])), timeout=30)
+    sidecar.stop()
+    secrets = [discord.bot_token, "hunter2", "abcdefghijklmnop1234", "zzzz-secret-zzzz",
+               "abcdefABCDEF-_0123456789xyz", *(h.token for h in hooks)]
+    for request in discord.requests:
+        if "/webhooks/" in request.path and request.method == "POST":
+            text = request.body.decode("utf-8", "replace")
+            for message in discord.messages(ids["logs"]):
+                for _, data in message.files:
+                    text += json.dumps(message.jsonl_events())
+            for secret in secrets:
+                assert secret not in text, f"secret {secret[:6]}… posted"
+    for secret in secrets:
+        assert secret not in sidecar.stderr and secret not in sidecar.stdout
+    embeds_text = json.dumps([m.embeds for m in discord.messages(ids["logs"])], ensure_ascii=False)
+    assert "@everyone" not in embeds_text and "@here" not in embeds_text
+    assert "<@1234>" not in embeds_text and "<@&5678>" not in embeds_text
+    assert "[redacted]" in embeds_text
+    discord.assert_no_violations()
+
+
+def test_pasted_webhook_urls_are_rewritten_to_the_versioned_api(
+    discord: FakeDiscord, launch: Launch
+) -> None:
+    body, ids = webhook_channels(discord, pasted=True)
+    sidecar = launch(body + FAST)
+    sidecar.post({"kind": "voice", "action": "join", "guild_id": 1, "user_id": 2, "id": "v1"})
+    sidecar.wait_for(lambda: "v1" in posted_ids(discord, ids["analytics"]), timeout=30)
+    sidecar.stop()
+    for request in discord.requests:
+        assert request.path.startswith("/api/v10/"), request.path
+        assert request.headers["User-Agent"].startswith("DiscordBot (")
+    discord.assert_no_violations()
+
+
+def test_webhooks_are_provisioned_once_and_reused_after_restart(
+    discord: FakeDiscord, launch: Launch
+) -> None:
+    body, ids = provisioned_channels(discord)
+    first = launch(body + FAST)
+    first.post([{"kind": "message", "id": "a1"}, {"kind": "log", "level": "error", "message": "x", "id": "l1"}])
+    first.wait_for(lambda: "a1" in posted_ids(discord, ids["analytics"]), timeout=30)
+    first.wait_for(lambda: "l1" in posted_ids(discord, ids["logs"]), timeout=30)
+    assert first.stop() == 0
+    created = discord.webhooks_created
+    assert created == 3  # analytics, logs and diagnostics posted; performance had nothing
+    second = launch(body + FAST)
+    second.post([{"kind": "message", "id": "a2"}, {"kind": "log", "level": "error", "message": "y", "id": "l2"}])
+    second.wait_for(lambda: "a2" in posted_ids(discord, ids["analytics"]), timeout=30)
+    assert second.stop() == 0
+    assert discord.webhooks_created == created, "a restart must not create new webhooks"
+    assert "webhook reused" in second.stderr
+    provisioned = [e for e in discord.all_events(ids["diagnostics"]) if e.get("action", "").startswith("webhook_")]
+    assert provisioned, "provisioning is reported on the diagnostics channel"
+    discord.assert_no_violations()
+
+
+def test_deleted_webhook_is_reported_and_provisioned_again(
+    discord: FakeDiscord, launch: Launch
+) -> None:
+    body, ids = provisioned_channels(discord)
+    sidecar = launch(body + FAST)
+    sidecar.post({"kind": "message", "id": "before"})
+    sidecar.wait_for(lambda: "before" in posted_ids(discord, ids["analytics"]), timeout=30)
+    (hook,) = discord.webhooks(ids["analytics"])
+    discord.delete_webhook(hook.id)
+    sidecar.post({"kind": "message", "id": "after"})
+    sidecar.wait_for(lambda: "after" in posted_ids(discord, ids["analytics"]), timeout=30)
+    sidecar.stop()
+    assert "is gone" in sidecar.stderr
+    assert hook.token not in sidecar.stderr
+    discord.assert_no_violations()
+
+
+def test_deleted_webhook_without_token_falls_back_to_the_terminal(
+    discord: FakeDiscord, launch: Launch
+) -> None:
+    body, ids = webhook_channels(discord)
+    sidecar = launch(body + FAST)
+    sidecar.post({"kind": "message", "id": "before"})
+    sidecar.wait_for(lambda: "before" in posted_ids(discord, ids["analytics"]), timeout=30)
+    (hook,) = discord.webhooks(ids["analytics"])
+    discord.delete_webhook(hook.id)
+    sidecar.post({"kind": "command", "name": "after_delete", "id": "after"})
+    sidecar.wait_for(lambda: sidecar.health()["channels"]["analytics"] == "preview", timeout=30)
+    sidecar.stop()
+    assert "is gone" in sidecar.stderr and "previewing" in sidecar.stderr
+    assert "#analytics" in sidecar.stdout and "after_delete" in sidecar.stdout
+    assert hook.token not in sidecar.stderr
+    discord.assert_no_violations()
+
+
+def test_rate_limit_headers_and_429s_are_obeyed(launch: Launch) -> None:
+    with FakeDiscord(bucket_limit=2, bucket_window=1.0) as discord:
+        body, ids = webhook_channels(discord)
+        sidecar = launch(body + "[flush]\ninterval = 0.1\n")
+        sent: list[str] = []
+        discord.ratelimit_next(2, retry_after=0.7)
+        for round_ in range(12):
+            batch = [{"kind": "latency", "ms": round_, "id": f"t{round_}-{i}"} for i in range(20)]
+            send_http_batches(sidecar, batch)
+            sent += [e["id"] for e in batch]
+        sidecar.wait_for(lambda: set(sent) <= set(posted_ids(discord, ids["performance"])), timeout=60)
+        sidecar.stop()
+        discord.assert_no_violations()
+        assert sum(1 for r in discord.requests if r.status == 429) == 2  # only the injected ones
+
+
+def test_cloudflare_ban_backs_off_instead_of_hammering(discord: FakeDiscord, launch: Launch) -> None:
+    body, ids = webhook_channels(discord)
+    sidecar = launch(body + FAST + "[shutdown]\ndeadline = 1\n")
+    sidecar.post({"kind": "metric", "name": "m", "value": 1, "id": "b1"})
+    sidecar.wait_for(lambda: "b1" in posted_ids(discord, ids["performance"]), timeout=20)
+    sidecar.wait_for(lambda: len(discord.messages(ids["diagnostics"])) == 1, timeout=20)
+    discord.ban_next(1)
+    sidecar.post({"kind": "metric", "name": "m", "value": 2, "id": "b2"})
+    sidecar.wait_for(lambda: any(r.status == 429 for r in discord.requests), timeout=20)
+    sidecar.stop()
+    statuses = [r.status for r in discord.requests if r.method == "POST"]
+    assert statuses[-1] == 429, "after a ban nothing more is sent for a while"
+    match = re.search(r"([\d,]+) events were not delivered", sidecar.stderr)
+    assert match and int(match.group(1)) >= 1, sidecar.stderr
+
+
+def test_oversized_text_is_cut_to_discord_limits(discord: FakeDiscord, launch: Launch) -> None:
+    body, ids = webhook_channels(discord)
+    sidecar = launch(body + FAST)
+    huge = "x" * 60_000
+    events: list[dict[str, Any]] = []
+    for i in range(300):
+        events.append({"kind": "error", "type": f"E{i}" + "T" * 150, "message": f"{i} {huge}",
+                       "traceback": "t" * 60_000, "severity": "critical" if i == 3 else "error"})
+        events.append({"kind": "command", "name": f"c{i}" + "n" * 180, "duration_ms": i})
+        events.append({"kind": "metric", "name": f"m{i}" + "m" * 180, "value": i, "unit": "ms"})
+        events.append({"kind": "lifecycle", "action": "x" * 60, "detail": huge[:3000]})
+    send_http_batches(sidecar, events, size=20)
+    sidecar.wait_for(
+        lambda: all(len(discord.all_events(ids[n])) >= 300 for n in ("logs", "analytics", "performance")),
+        timeout=60,
+    )
+    sidecar.stop()
+    discord.assert_no_violations()
+    assert not [r for r in discord.requests if r.status == 400]

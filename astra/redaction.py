@@ -31,8 +31,13 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
     ),
 )
 _SECRET_KEY = re.compile(rf"(?i)^({_SECRET_NAMES})$")
-# A cheap test run first on the encoded event; the precise rewrite only happens on a hit.
-_SUSPECT = re.compile(rf"(?i)webhooks/\d|\.[A-Za-z0-9_-]{{6,7}}\.|bearer|\bbot\s|{_SECRET_NAMES}")
+# Cheap tests run first on the encoded event; the precise rewrite only happens on a hit.
+# Substring checks on the lower-cased text are far faster than a case-insensitive regex.
+_SUSPECT_WORDS = re.compile(
+    "webhooks/|bearer|bot |passw|pwd|secret|token|api_key|api-key|apikey|access_key|access-key"
+)
+# Starting on a literal "." lets the regex engine skip ahead instead of trying every offset.
+_TOKEN_SHAPE = re.compile(r"\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27}")
 
 
 class Redactor:
@@ -62,9 +67,11 @@ class Redactor:
         return value
 
     def _suspect(self, blob: str) -> bool:
-        if self._verbatim is not None and self._verbatim.search(blob):
+        if any(secret in blob for secret in self._secrets):
             return True
-        return _SUSPECT.search(blob) is not None
+        if _SUSPECT_WORDS.search(blob.lower()) is not None:
+            return True
+        return _TOKEN_SHAPE.search(blob) is not None
 
     def event(self, event: Event) -> Event:
         """Return the event itself when clean, else a copy with its text fields redacted."""

@@ -33,7 +33,9 @@ def free_port() -> int:
     raise RuntimeError("no free port")
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 30) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 30
+) -> subprocess.CompletedProcess[str]:
     """Run ``astra ARGS`` to completion."""
     return subprocess.run(
         [sys.executable, "-m", "astra", *args],

@@ -41,16 +41,25 @@ def test_shipped_config_is_valid_and_previews_every_channel() -> None:
         ("[nope]\nx = 1\n", ["nope", "unknown key"]),
         ('[flush]\ninterval = "soon"\n', ["flush.interval", "expected `float`"]),
         ("[flush]\ninterval = 0\n", ["flush.interval", ">= 0.1"]),
-        ("[channels.analytics]\nid = 12345\n", ["channels.analytics.id", "not a Discord channel id"]),
+        (
+            "[channels.analytics]\nid = 12345\n",
+            ["channels.analytics.id", "not a Discord channel id"],
+        ),
         ('[channels.logs]\nid = "abc"\n', ["channels.logs.id", "not a Discord channel id"]),
         ("[channels.chat]\nid = 1419858425424253039\n", ["channels.chat", "unknown key"]),
-        ('[channels.logs]\nwebhook = "https://example.com/x"\n', ["channels.logs.webhook", "not a webhook URL"]),
+        (
+            '[channels.logs]\nwebhook = "https://example.com/x"\n',
+            ["channels.logs.webhook", "not a webhook URL"],
+        ),
         ("[flush\ninterval = 30\n", ["TOML syntax error"]),
         ('[routes]\nmessage = "chat"\n', ["routes.message", "unknown channel"]),
         ('[routes]\nmesage = "logs"\n', ["routes.mesage", "unknown event kind"]),
         ('[discord]\napi_base = "https://discord.com/api"\n', ["discord.api_base", "versioned"]),
         ('[ingest]\nhttp = "localhost"\n', ["ingest.http", "host:port"]),
-        ('[discord]\ntoken = "${ASTRA_TEST_UNSET_TOKEN}"\n', ["discord.token", "ASTRA_TEST_UNSET_TOKEN", "not set"]),
+        (
+            '[discord]\ntoken = "${ASTRA_TEST_UNSET_TOKEN}"\n',
+            ["discord.token", "ASTRA_TEST_UNSET_TOKEN", "not set"],
+        ),
     ],
 )
 def test_config_errors_are_one_clear_line(tmp_path: Path, text: str, needles: list[str]) -> None:

@@ -31,7 +31,12 @@ def send_http_batches(sidecar: Sidecar, events: list[dict[str, Any]], size: int 
 
 def mixed_events(prefix: str, count: int) -> list[dict[str, Any]]:
     kinds = [
-        lambda i: {"kind": "command", "name": f"cmd{i % 7}", "duration_ms": i % 90, "guild_id": i % 5},
+        lambda i: {
+            "kind": "command",
+            "name": f"cmd{i % 7}",
+            "duration_ms": i % 90,
+            "guild_id": i % 5,
+        },
         lambda i: {"kind": "message", "guild_id": i % 11, "author_id": i % 97, "length": i % 300},
         lambda i: {"kind": "log", "level": "info", "message": f"tick {i}", "logger": "bot"},
         lambda i: {"kind": "metric", "name": "queue", "value": i, "tags": {"shard": i % 2}},
@@ -87,7 +92,7 @@ def test_attachment_is_named_by_seq_and_holds_whole_events(
     sidecar.wait_for(lambda: "g1" in posted_ids(discord, ids["analytics"]), timeout=30)
     sidecar.stop()
     message = next(m for m in discord.messages(ids["analytics"]) if m.files)
-    (filename, _), = message.files
+    ((filename, _),) = message.files
     events = message.jsonl_events()
     assert filename == f"events-analytics-{events[0]['seq']}-{events[-1]['seq']}.jsonl.gz"
     guild = next(e for e in events if e["id"] == "g1")
@@ -118,8 +123,10 @@ def test_faults_lose_nothing_and_reorder_nothing(discord: FakeDiscord, launch: L
         ]
         send_http_batches(sidecar, batch)
         sent += [e["id"] for e in batch]
+        expected = set(sent)
         sidecar.wait_for(
-            lambda: set(sent) <= set(posted_ids(discord, ids["performance"])), timeout=60
+            lambda: expected <= set(posted_ids(discord, ids["performance"])),  # noqa: B023
+            timeout=60,
         )
     assert sidecar.stop() == 0
     got = [i for i in posted_ids(discord, ids["performance"]) if i.startswith("r")]
@@ -156,7 +163,7 @@ def test_sigint_also_drains(discord: FakeDiscord, launch: Launch) -> None:
 def test_shutdown_deadline_counts_what_could_not_be_delivered(
     discord: FakeDiscord, launch: Launch
 ) -> None:
-    body, ids = webhook_channels(discord)
+    body, _ = webhook_channels(discord)
     sidecar = launch(body + "[flush]\ninterval = 300\n[shutdown]\ndeadline = 1.5\n")
     discord.outage(120.0)
     send_http_batches(sidecar, mixed_events("x", 500))
@@ -185,36 +192,78 @@ def test_critical_error_is_posted_without_waiting_for_the_interval(
 
 def test_mentions_never_ping_and_secrets_never_show(discord: FakeDiscord, launch: Launch) -> None:
     body, ids = webhook_channels(discord)
-    body = body.replace(f'api_base = "{discord.api_base}"',
-                        f'api_base = "{discord.api_base}"\ntoken = "{discord.bot_token}"')
+    body = body.replace(
+        f'api_base = "{discord.api_base}"',
+        f'api_base = "{discord.api_base}"\ntoken = "{discord.bot_token}"',
+    )
     hooks = [discord.webhooks(cid)[0] for cid in ids.values()]
     sidecar = launch(body + FAST)
-    foreign = "https://canary.discord.com/api/webhooks/123456789012345678/abcdefABCDEF-_0123456789xyz"
+    foreign = (
+        "https://canary.discord.com/api/webhooks/123456789012345678/abcdefABCDEF-_0123456789xyz"
+    )
     nasty = [
-        {"kind": "error", "type": "RuntimeError", "message": "@everyone @here <@1234> <@&5678> hi",
-         "id": "m1"},
-        {"kind": "log", "level": "error", "message": f"token leaked: {discord.bot_token}", "id": "s1"},
+        {
+            "kind": "error",
+            "type": "RuntimeError",
+            "message": "@everyone @here <@1234> <@&5678> hi",
+            "id": "m1",
+        },
+        {
+            "kind": "log",
+            "level": "error",
+            "message": f"token leaked: {discord.bot_token}",
+            "id": "s1",
+        },
         {"kind": "log", "level": "error", "message": f"posting to {hooks[0].url}", "id": "s2"},
         {"kind": "log", "level": "warning", "message": f"other hook {foreign}", "id": "s3"},
-        {"kind": "log", "level": "warning", "message": "Authorization: Bearer abcdefghijklmnop1234",
-         "id": "s4"},
-        {"kind": "log", "level": "warning", "message": "connect password=hunter2 user=bob", "id": "s5"},
-        {"kind": "metric", "name": "x", "value": 1, "tags": {"api_key": "zzzz-secret-zzzz"}, "id": "s6"},
-        {"kind": "command", "name": "@everyone", "ok": False, "error": "**bold** `code`", "id": "m2"},
+        {
+            "kind": "log",
+            "level": "warning",
+            "message": "Authorization: Bearer abcdefghijklmnop1234",
+            "id": "s4",
+        },
+        {
+            "kind": "log",
+            "level": "warning",
+            "message": "connect password=hunter2 user=bob",
+            "id": "s5",
+        },
+        {
+            "kind": "metric",
+            "name": "x",
+            "value": 1,
+            "tags": {"api_key": "zzzz-secret-zzzz"},
+            "id": "s6",
+        },
+        {
+            "kind": "command",
+            "name": "@everyone",
+            "ok": False,
+            "error": "**bold** `code`",
+            "id": "m2",
+        },
     ]
     sidecar.post(nasty)
-    sidecar.wait_for(lambda: {"m1", "s5", "m2"} <= set(posted_ids(discord, ids["logs"])), timeout=30)
+    sidecar.wait_for(
+        lambda: {"m1", "s5", "m2"} <= set(posted_ids(discord, ids["logs"])), timeout=30
+    )
     sidecar.stop()
-    secrets = [discord.bot_token, "hunter2", "abcdefghijklmnop1234", "zzzz-secret-zzzz",
-               "abcdefABCDEF-_0123456789xyz", *(h.token for h in hooks)]
-    for request in discord.requests:
-        if "/webhooks/" in request.path and request.method == "POST":
-            text = request.body.decode("utf-8", "replace")
-            for message in discord.messages(ids["logs"]):
-                for _, data in message.files:
-                    text += json.dumps(message.jsonl_events())
-            for secret in secrets:
-                assert secret not in text, f"secret {secret[:6]}… posted"
+    secrets = [
+        discord.bot_token,
+        "hunter2",
+        "abcdefghijklmnop1234",
+        "zzzz-secret-zzzz",
+        "abcdefABCDEF-_0123456789xyz",
+        *(h.token for h in hooks),
+    ]
+    # Everything posted: request bodies (query and headers too) and the gunzipped attachments.
+    posted = [
+        f"{r.query} {r.headers} {r.body.decode('utf-8', 'replace')}" for r in discord.requests
+    ]
+    posted += [json.dumps(m.jsonl_events()) for m in discord.all_messages()]
+    for text in posted:
+        for secret in secrets:
+            assert secret not in text, f"secret {secret[:6]}… posted"
     for secret in secrets:
         assert secret not in sidecar.stderr and secret not in sidecar.stdout
     embeds_text = json.dumps([m.embeds for m in discord.messages(ids["logs"])], ensure_ascii=False)
@@ -243,19 +292,33 @@ def test_webhooks_are_provisioned_once_and_reused_after_restart(
 ) -> None:
     body, ids = provisioned_channels(discord)
     first = launch(body + FAST)
-    first.post([{"kind": "message", "id": "a1"}, {"kind": "log", "level": "error", "message": "x", "id": "l1"}])
+    first.post(
+        [
+            {"kind": "message", "id": "a1"},
+            {"kind": "log", "level": "error", "message": "x", "id": "l1"},
+        ]
+    )
     first.wait_for(lambda: "a1" in posted_ids(discord, ids["analytics"]), timeout=30)
     first.wait_for(lambda: "l1" in posted_ids(discord, ids["logs"]), timeout=30)
     assert first.stop() == 0
     created = discord.webhooks_created
     assert created == 3  # analytics, logs and diagnostics posted; performance had nothing
     second = launch(body + FAST)
-    second.post([{"kind": "message", "id": "a2"}, {"kind": "log", "level": "error", "message": "y", "id": "l2"}])
+    second.post(
+        [
+            {"kind": "message", "id": "a2"},
+            {"kind": "log", "level": "error", "message": "y", "id": "l2"},
+        ]
+    )
     second.wait_for(lambda: "a2" in posted_ids(discord, ids["analytics"]), timeout=30)
     assert second.stop() == 0
     assert discord.webhooks_created == created, "a restart must not create new webhooks"
     assert "webhook reused" in second.stderr
-    provisioned = [e for e in discord.all_events(ids["diagnostics"]) if e.get("action", "").startswith("webhook_")]
+    provisioned = [
+        e
+        for e in discord.all_events(ids["diagnostics"])
+        if e.get("action", "").startswith("webhook_")
+    ]
     assert provisioned, "provisioning is reported on the diagnostics channel"
     discord.assert_no_violations()
 
@@ -305,13 +368,19 @@ def test_rate_limit_headers_and_429s_are_obeyed(launch: Launch) -> None:
             batch = [{"kind": "latency", "ms": round_, "id": f"t{round_}-{i}"} for i in range(20)]
             send_http_batches(sidecar, batch)
             sent += [e["id"] for e in batch]
-        sidecar.wait_for(lambda: set(sent) <= set(posted_ids(discord, ids["performance"])), timeout=60)
+        expected = set(sent)
+        sidecar.wait_for(
+            lambda: expected <= set(posted_ids(discord, ids["performance"])),
+            timeout=60,
+        )
         sidecar.stop()
         discord.assert_no_violations()
         assert sum(1 for r in discord.requests if r.status == 429) == 2  # only the injected ones
 
 
-def test_cloudflare_ban_backs_off_instead_of_hammering(discord: FakeDiscord, launch: Launch) -> None:
+def test_cloudflare_ban_backs_off_instead_of_hammering(
+    discord: FakeDiscord, launch: Launch
+) -> None:
     body, ids = webhook_channels(discord)
     sidecar = launch(body + FAST + "[shutdown]\ndeadline = 1\n")
     sidecar.post({"kind": "metric", "name": "m", "value": 1, "id": "b1"})
@@ -333,16 +402,52 @@ def test_oversized_text_is_cut_to_discord_limits(discord: FakeDiscord, launch: L
     huge = "x" * 60_000
     events: list[dict[str, Any]] = []
     for i in range(300):
-        events.append({"kind": "error", "type": f"E{i}" + "T" * 150, "message": f"{i} {huge}",
-                       "traceback": "t" * 60_000, "severity": "critical" if i == 3 else "error"})
+        events.append(
+            {
+                "kind": "error",
+                "type": f"E{i}" + "T" * 150,
+                "message": f"{i} {huge}",
+                "traceback": "t" * 60_000,
+                "severity": "critical" if i == 3 else "error",
+            }
+        )
         events.append({"kind": "command", "name": f"c{i}" + "n" * 180, "duration_ms": i})
         events.append({"kind": "metric", "name": f"m{i}" + "m" * 180, "value": i, "unit": "ms"})
         events.append({"kind": "lifecycle", "action": "x" * 60, "detail": huge[:3000]})
     send_http_batches(sidecar, events, size=20)
     sidecar.wait_for(
-        lambda: all(len(discord.all_events(ids[n])) >= 300 for n in ("logs", "analytics", "performance")),
+        lambda: all(
+            len(discord.all_events(ids[n])) >= 300 for n in ("logs", "analytics", "performance")
+        ),
         timeout=60,
     )
     sidecar.stop()
     discord.assert_no_violations()
     assert not [r for r in discord.requests if r.status == 400]
+
+
+def test_memory_is_bounded_during_an_outage_and_drops_are_reported(
+    discord: FakeDiscord, launch: Launch
+) -> None:
+    body, ids = webhook_channels(discord)
+    sidecar = launch(body + FAST + "[buffer]\nmax_events = 1000\n")
+    sidecar.wait_for(lambda: len(discord.messages(ids["diagnostics"])) >= 1, timeout=20)
+    discord.outage(6.0)
+    events = [{"kind": "metric", "name": "load", "value": i, "id": f"o{i}"} for i in range(3000)]
+    send_http_batches(sidecar, events, size=100)
+    assert sidecar.health()["pending"] <= 1000
+    sidecar.wait_for(lambda: "o2999" in posted_ids(discord, ids["performance"]), timeout=60)
+    assert sidecar.stop() == 0
+    arrived = {i for i in posted_ids(discord, ids["performance"]) if i.startswith("o")}
+    descriptions = " ".join(
+        e.get("description", "") for m in discord.messages(ids["performance"]) for e in m.embeds
+    )
+    match = re.search(r"\*\*([\d,]+) events dropped\*\*", descriptions)
+    assert match, descriptions
+    dropped = int(match.group(1).replace(",", ""))
+    assert dropped > 0 and len(arrived) + dropped == 3000
+    newest = {f"o{i}" for i in range(2000, 3000)}
+    assert newest <= arrived, "the oldest are dropped, never the newest"
+    reports = [e for e in discord.all_events(ids["diagnostics"]) if e["kind"] == "pipeline"]
+    assert sum(r["dropped_buffer"] for r in reports) == dropped
+    discord.assert_no_violations()

@@ -11,9 +11,14 @@ def test_http_accepts_object_array_and_ndjson(launch: Launch) -> None:
     sidecar = launch()
     one = sidecar.post({"kind": "message", "guild_id": 1, "author_id": 2, "length": 5})
     assert one.status == 200 and one.body == {"accepted": 1, "rejected": []}
-    many = sidecar.post([{"kind": "latency", "ms": 41.5}, {"kind": "metric", "name": "q", "value": 3}])
+    many = sidecar.post(
+        [{"kind": "latency", "ms": 41.5}, {"kind": "metric", "name": "q", "value": 3}]
+    )
     assert many.status == 200 and many.body["accepted"] == 2
-    ndjson = b'{"kind":"log","level":"info","message":"a"}\n{"kind":"log","level":"warning","message":"b"}\n'
+    ndjson = (
+        b'{"kind":"log","level":"info","message":"a"}\n'
+        b'{"kind":"log","level":"warning","message":"b"}\n'
+    )
     lines = sidecar.post_raw(ndjson, "application/x-ndjson")
     assert lines.status == 200 and lines.body["accepted"] == 2
     assert sidecar.health()["received"] == 5
@@ -33,7 +38,11 @@ def test_http_rejects_bad_input_with_a_named_problem(launch: Launch) -> None:
         (b'{"kind":"log","level":"loud","message":"x"}', 400, "level"),
         (b'{"kind":"message","id":"' + b"x" * 200 + b'"}', 400, "id"),
         (b"[" * 5000 + b"]" * 5000, 400, ""),
-        (b'{"kind":"metric","name":"x","value":1,"tags":' + b'{"a":' * 3000 + b"1" + b"}" * 3001, 400, ""),
+        (
+            b'{"kind":"metric","name":"x","value":1,"tags":' + b'{"a":' * 3000 + b"1" + b"}" * 3001,
+            400,
+            "",
+        ),
         (b"x" * 70000, 413, "too large"),
     ]
     for body, status, needle in cases:

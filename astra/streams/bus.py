@@ -10,7 +10,7 @@ from msgspec.structs import force_setattr
 from astra.events import Event, is_critical
 from astra.redaction import Redactor
 from astra.streams.router import Router
-from astra.streams.windows import ChannelStream
+from astra.streams.windows import ChannelStream, Occupancy
 
 
 class Bus:
@@ -30,6 +30,11 @@ class Bus:
     ) -> None:
         self._router = router
         self.streams: dict[str, ChannelStream] = {s.name: s for s in streams}
+        # One shared count, so checking the bound costs nothing per event.
+        self._occupancy = Occupancy()
+        for stream in self.streams.values():
+            self._occupancy.count += len(stream)
+            stream.occupancy = self._occupancy
         self._max_events = max_events
         self._redactor = redactor
         self._seq = itertools.count(1)
@@ -41,7 +46,7 @@ class Bus:
     @property
     def pending(self) -> int:
         """Events held in memory, waiting for their window to be delivered."""
-        return sum(len(s) for s in self.streams.values())
+        return self._occupancy.count
 
     def subscribe(self, listener: Callable[[Event], None]) -> None:
         """Call ``listener`` with every event after it is stamped (projections, stats)."""
@@ -56,7 +61,7 @@ class Bus:
         stream = self.streams[self._router.channel_for(event)]
         stream.append(event, is_critical(event))
         self.published += 1
-        if self.pending > self._max_events:
+        if self._occupancy.count > self._max_events:
             self._drop_oldest()
         for listener in self._listeners:
             listener(event)

@@ -31,6 +31,13 @@ class Window(msgspec.Struct, frozen=True, kw_only=True):
         return self.events[-1].seq if self.events else 0
 
 
+class Occupancy:
+    """Events held across all streams, kept as a running count (the bus's memory bound)."""
+
+    def __init__(self) -> None:
+        self.count = 0
+
+
 class ChannelStream:
     """Append-only queue of a channel's pending events, with its window schedule.
 
@@ -46,6 +53,7 @@ class ChannelStream:
         critical_delay: float,
         clock: Callable[[], float],
         wall_clock: Callable[[], float] = time.time,
+        occupancy: Occupancy | None = None,
     ) -> None:
         self.name = name
         self.interval = interval
@@ -54,6 +62,7 @@ class ChannelStream:
         # Scheduling runs on a monotonic clock; what readers see is wall-clock time.
         self._wall_clock = wall_clock
         self._pending: deque[Event] = deque()
+        self.occupancy = occupancy or Occupancy()
         self._next_close = clock() + interval
         self._urgent_at: float | None = None
         self._opened: float | None = None
@@ -75,6 +84,7 @@ class ChannelStream:
         if not self._pending:
             self._opened = self._wall_clock()
         self._pending.append(event)
+        self.occupancy.count += 1
         if critical:
             due = self._clock() + self.critical_delay
             if self._urgent_at is None or due < self._urgent_at:
@@ -84,6 +94,7 @@ class ChannelStream:
     def drop_oldest(self) -> None:
         """Drop the oldest pending event, counting it for the next post."""
         self._pending.popleft()
+        self.occupancy.count -= 1
         self.dropped_unreported += 1
         self.dropped_total += 1
         if not self._pending:
@@ -117,6 +128,7 @@ class ChannelStream:
             return None
         count = min(max_events, len(self._pending))
         events = [self._pending.popleft() for _ in range(count)]
+        self.occupancy.count -= count
         wall_now = self._wall_clock()
         opened = self._opened if self._opened is not None else wall_now
         self._opened = wall_now if self._pending else None

@@ -1,0 +1,65 @@
+"""Rate-limit bookkeeping with a fake clock: waits come from headers and our own ledgers."""
+
+from __future__ import annotations
+
+from astra.sinks.ratelimit import RateLimiter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 50.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_bucket_headers_make_the_next_request_wait_for_the_reset() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock)
+    assert limiter.wait_before("hook", "chan") == 0
+    limiter.sent("hook", "chan")
+    limiter.update("hook", {"X-RateLimit-Remaining": "0", "X-RateLimit-Reset-After": "1.5"})
+    assert limiter.wait_before("hook", "chan") == 1.5
+    clock.now += 1.5
+    assert limiter.wait_before("hook", "chan") == 0
+    assert limiter.wait_before("other-hook", "chan") == 0
+
+
+def test_per_channel_budget_of_30_a_minute_is_kept_without_headers() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock, channel_per_minute=30)
+    for _ in range(30):
+        assert limiter.wait_before("hook", "logs") == 0
+        limiter.sent("hook", "logs")
+        clock.now += 0.5
+    assert limiter.wait_before("hook", "logs") == 60 - 15
+    assert limiter.wait_before("hook2", "analytics") == 0
+    clock.now += 45
+    assert limiter.wait_before("hook", "logs") == 0
+
+
+def test_429_scopes() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock)
+    limiter.limited("hook", "logs", 2.0, "user", False)
+    assert limiter.wait_before("hook", "logs") == 2.0
+    assert limiter.wait_before("hook2", "analytics") == 0
+    limiter.limited("hook2", "analytics", 42.0, "shared", False)
+    assert limiter.wait_before("hook3", "analytics") == 42.0, "shared scope blocks the channel"
+    limiter.limited("hook", "logs", 3.0, "global", True)
+    assert limiter.wait_before("hook4", "performance") == 3.0
+
+
+def test_global_budget() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock, global_per_second=3)
+    for i in range(3):
+        limiter.sent(f"h{i}", f"c{i}")
+    assert limiter.wait_before("h9", "c9") == 1.0
+
+
+def test_cloudflare_ban_blocks_everything() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock)
+    limiter.block_everything(60)
+    assert limiter.wait_before("any", "thing") == 60

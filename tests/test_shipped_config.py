@@ -1,0 +1,33 @@
+"""The README's first command: the shipped config.toml runs with no Discord at all."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+
+from tests.sidecar import Sidecar, free_port
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def test_shipped_config_previews_batches_in_the_terminal(tmp_path: Path) -> None:
+    port = free_port()
+    text = (REPO / "config.toml").read_text(encoding="utf-8")
+    assert text.count('"127.0.0.1:8787"') == 2
+    config = tmp_path / "config.toml"
+    config.write_text(text.replace("127.0.0.1:8787", f"127.0.0.1:{port}"), encoding="utf-8")
+    sidecar = Sidecar(config, port).start()
+    answer = sidecar.post(
+        [
+            {"kind": "command", "name": "ping", "duration_ms": 12.5, "guild_id": 42},
+            {"kind": "error", "type": "KeyError", "message": "'votes'", "severity": "error"},
+        ]
+    )
+    assert answer.status == 200 and answer.body["accepted"] == 2
+    assert sidecar.stop(signal.SIGINT) == 0
+    out = sidecar.stdout
+    assert "#diagnostics (preview" in out and "started" in out
+    assert "#analytics (preview" in out and "ping" in out
+    assert "#logs (preview" in out and "KeyError" in out
+    assert "events-analytics-" in out
+    assert "Traceback" not in sidecar.stderr

@@ -451,3 +451,24 @@ def test_memory_is_bounded_during_an_outage_and_drops_are_reported(
     reports = [e for e in discord.all_events(ids["diagnostics"]) if e["kind"] == "pipeline"]
     assert sum(r["dropped_buffer"] for r in reports) == dropped
     discord.assert_no_violations()
+
+
+def test_a_timed_out_post_is_retried_and_ids_allow_deduplication(
+    discord: FakeDiscord, launch: Launch
+) -> None:
+    body, ids = webhook_channels(discord)
+    body = body.replace("[discord]\n", "[discord]\ntimeout = 1\n")
+    sidecar = launch(body + FAST)
+    sidecar.wait_for(lambda: len(discord.messages(ids["diagnostics"])) >= 1, timeout=20)
+    discord.delay_next(1, 2.5)
+    sidecar.post([{"kind": "latency", "ms": 5, "id": "slow-1"}])
+    sidecar.wait_for(lambda: posted_ids(discord, ids["performance"]).count("slow-1") >= 1, 30)
+    sidecar.post([{"kind": "latency", "ms": 6, "id": "after-1"}])
+    sidecar.wait_for(lambda: "after-1" in posted_ids(discord, ids["performance"]), timeout=30)
+    assert sidecar.stop() == 0
+    got = posted_ids(discord, ids["performance"])
+    # Discord stored the slow post although astra gave up waiting: the retry duplicates it,
+    # and the event id is what tells a reader the two are one event.
+    assert 1 <= got.count("slow-1") <= 2
+    assert "retrying" in sidecar.stderr
+    discord.assert_no_violations()

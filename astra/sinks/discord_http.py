@@ -118,6 +118,9 @@ class DiscordHttp:
         self.limiter = limiter
         self._bot_token = bot_token
         self._username = username
+        # Discord's per-channel limit is per real channel: two configured channels (or
+        # webhooks) may post into the same one. Learned from each stored message.
+        self._channel_of: dict[int, str] = {}
 
     def webhook_url(self, webhook: WebhookRef) -> str:
         """The versioned execute URL; pasted URLs only contribute their id and token."""
@@ -126,6 +129,7 @@ class DiscordHttp:
     async def execute(self, webhook: WebhookRef, message: OutgoingMessage, channel: str) -> Outcome:
         """POST one message through the webhook, after waiting out every known limit."""
         key = str(webhook.id)
+        channel = self._channel_of.get(webhook.id, channel)
         wait = self.limiter.wait_before(key, channel)
         if wait > 0:
             await asyncio.sleep(wait)
@@ -168,8 +172,11 @@ class DiscordHttp:
             message_id = ""
             if body:
                 try:
-                    message_id = str(orjson.loads(body).get("id", ""))
-                except (orjson.JSONDecodeError, AttributeError):
+                    stored = orjson.loads(body)
+                    message_id = str(stored.get("id", ""))
+                    if stored.get("channel_id"):
+                        self._channel_of[int(key)] = f"channel:{stored['channel_id']}"
+                except (orjson.JSONDecodeError, AttributeError, ValueError):
                     message_id = ""
             return Delivered(message_id)
         if status == 429:

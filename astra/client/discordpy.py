@@ -1,0 +1,45 @@
+"""discord.py extension: ``await bot.load_extension("astra.client.discordpy")``.
+
+Captures, with no other code in the bot: messages (counts and metadata; content only when
+opted in), prefix, slash and context-menu commands with duration and outcome, guild and
+member joins and leaves, voice joins, leaves and moves, reactions, errors from ``on_error``,
+command errors and app-command errors with tracebacks, gateway connect / disconnect /
+resume / ready (per shard), gateway latency every minute, and (through
+``astra.client.logging``) log records of warning and above.
+
+It adds to the bot, it never replaces: events come through ``bot.add_listener``; the
+handlers discord.py calls as attributes (``bot.on_error``, ``bot.on_command_error``,
+``bot.tree.on_error``) and the two timing points (``bot.invoke``,
+``bot.tree.interaction_check``) are wrapped so the bot's own implementation still runs,
+unchanged, right after astra has taken note. A handler the bot assigns later (``@bot.event``,
+``@bot.tree.error``) is wrapped again on the next gateway connect. ``teardown`` (unload)
+restores everything.
+
+A failing command is reported once: one ``command`` event with ``ok=False``, the error and
+(when the bot's code raised it) the traceback; no separate ``error`` event, and the log line
+discord.py writes for it is not forwarded again by the logging handler.
+
+Options: set ``bot.astra_options = Options(...)`` (or a dict of its fields) before loading,
+or use the environment: ``ASTRA_ADDRESS``, ``ASTRA_SOURCE``, ``ASTRA_CAPTURE_CONTENT=1``,
+``ASTRA_LOG_LEVEL`` (``WARNING`` by default, ``off`` to attach no logging handler).
+"""
+
+from astra.client._capture import (
+    DEFAULT_LATENCY_INTERVAL_S,
+    ENV_CAPTURE_CONTENT,
+    ENV_LOG_LEVEL,
+    Options,
+    get_telemetry,
+    setup,
+    teardown,
+)
+
+__all__ = [
+    "DEFAULT_LATENCY_INTERVAL_S",
+    "ENV_CAPTURE_CONTENT",
+    "ENV_LOG_LEVEL",
+    "Options",
+    "get_telemetry",
+    "setup",
+    "teardown",
+]

@@ -40,6 +40,8 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; returns the process exit status."""
+    # Zero local storage includes bytecode caches for modules imported from here on.
+    sys.dont_write_bytecode = True
     args = _parser().parse_args(argv)
     path = args.config or default_path()
     try:

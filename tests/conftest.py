@@ -28,10 +28,12 @@ def launch(tmp_path: Path) -> Iterator[Launch]:
     """Start ``astra run`` on a config made of ``body`` (and ``ingest`` lines)."""
     started: list[Sidecar] = []
 
-    def _launch(body: str = "", ingest: str = "", env: dict[str, str] | None = None) -> Sidecar:
+    def _launch(
+        body: str = "", ingest: str = "", env: dict[str, str] | None = None, cwd: str | None = None
+    ) -> Sidecar:
         port = free_port()
         path = write_config(tmp_path / f"config-{len(started)}.toml", port, body, ingest)
-        sidecar = Sidecar(path, port, env or {})
+        sidecar = Sidecar(path, port, env or {}, cwd)
         started.append(sidecar)
         return sidecar.start()
 

@@ -61,6 +61,7 @@ class Sidecar:
     config_path: Path
     port: int
     env: dict[str, str] = field(default_factory=dict)
+    cwd: str | None = None
     process: subprocess.Popen[str] | None = None
     stdout: str = ""
     stderr: str = ""
@@ -74,6 +75,7 @@ class Sidecar:
             stderr=subprocess.PIPE,
             text=True,
             env={**os.environ, **self.env},
+            cwd=self.cwd,
         )
         deadline = time.monotonic() + STARTUP_TIMEOUT_S
         while time.monotonic() < deadline:

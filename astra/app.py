@@ -7,16 +7,17 @@ import os
 import signal
 import sys
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
 import anyio
-from anyio.abc import TaskGroup
 
 from astra import __version__
 from astra.collectors.ingest_http import HttpIngest
 from astra.collectors.ingest_udp import UdpIngest
 from astra.collectors.pipeline import PipelineReporter
+from astra.collectors.suite import Collectors
 from astra.config import CHANNELS, Config, parse_address
 from astra.events import ConfigLoaded, Event, Lifecycle
 from astra.redaction import Redactor
@@ -57,6 +58,7 @@ class Sidecar:
         self.udp_ingest = UdpIngest(self.emit, self.stats, config.ingest.max_events_per_request)
         self.reporter = PipelineReporter(self.stats, self.emit, self._refresh_stats)
         self.deliveries: list[ChannelDelivery] = []
+        self.collectors = Collectors(config, self.emit, self.bus, self.stats, self.health)
 
     def emit(self, event: Event) -> None:
         """Put an event on the bus (collectors' only way in)."""
@@ -83,11 +85,14 @@ class Sidecar:
 
     def undelivered(self) -> int:
         """Events still in memory: pending in windows or in a window being sent."""
-        return self.bus.pending + sum(d.inflight for d in self.deliveries)
+        return self.bus.pending
 
     async def run(self) -> int:
         """Run until SIGTERM/SIGINT, then drain within the shutdown deadline; exit status."""
-        timeout = aiohttp.ClientTimeout(total=self.config.discord.timeout)
+        # Per connect and per read, not in total: a post with ten large attachments may
+        # rightly take longer than a minute on a slow uplink while still making progress.
+        seconds = self.config.discord.timeout
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
         connector = aiohttp.TCPConnector(limit=16)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             limiter = RateLimiter(
@@ -115,18 +120,28 @@ class Sidecar:
                         self.emit,
                         self.redactor.add_secret,
                         self.config.discord.webhook_name,
+                        self.config.buffer.max_events,
                     )
                 )
             await self._start_ingest()
             self._announce()
-            async with anyio.create_task_group() as deliveries:
-                for delivery in self.deliveries:
-                    deliveries.start_soon(delivery.run)
-                async with anyio.create_task_group() as background:
-                    background.start_soon(self.reporter.run, PIPELINE_REPORT_INTERVAL_S)
-                    await self._wait_for_signal()
-                    background.cancel_scope.cancel()
-                await self._shutdown(deliveries)
+            # One receiver for the whole run: a second signal during shutdown must cut the
+            # drain short, not kill the process with a traceback.
+            with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                async with anyio.create_task_group() as deliveries:
+                    for delivery in self.deliveries:
+                        deliveries.start_soon(delivery.run)
+                    async with anyio.create_task_group() as background:
+                        background.start_soon(self.reporter.run, PIPELINE_REPORT_INTERVAL_S)
+                        background.start_soon(self.collectors.run)
+                        signum = await signals.__anext__()
+                        log.info(
+                            "received %s: stopping intake and delivering what is pending",
+                            signal.Signals(signum).name,
+                        )
+                        background.cancel_scope.cancel()
+                    await self._shutdown(signals)
+                    deliveries.cancel_scope.cancel()
         return 0
 
     async def _start_ingest(self) -> None:
@@ -162,37 +177,37 @@ class Sidecar:
             )
         )
 
-    async def _wait_for_signal(self) -> None:
-        with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
-            async for signum in signals:
-                log.info(
-                    "received %s: stopping intake and delivering what is pending",
-                    signal.Signals(signum).name,
-                )
-                return
-
-    async def _shutdown(self, deliveries: TaskGroup) -> None:
-        await self.http_ingest.stop()
-        self.udp_ingest.stop()
-        self.reporter.report(PIPELINE_REPORT_INTERVAL_S)
-        self.emit(Lifecycle(action="stopping", detail=f"{self.bus.published:,} events this run"))
-        for delivery in self.deliveries:
-            delivery.stream.closing = True
-            delivery.wake()
+    async def _shutdown(self, signals: AsyncIterator[int]) -> None:
+        """Stop intake, close every window and deliver, all within the shutdown deadline."""
         deadline = self.config.shutdown.deadline
+        interrupted: list[str] = []
         with anyio.move_on_after(deadline) as scope:
-            # Shielded from nothing: the deliveries task group ends when every stream is empty.
-            await _wait_until(
-                lambda: all(not d.stream.has_work() and d.inflight == 0 for d in self.deliveries)
+            async with anyio.create_task_group() as drain:
+
+                async def second_signal() -> None:
+                    async for signum in signals:
+                        interrupted.append(signal.Signals(signum).name)
+                        drain.cancel_scope.cancel()
+                        return
+
+                drain.start_soon(second_signal)
+                await self.http_ingest.stop()
+                self.udp_ingest.stop()
+                self.reporter.report(PIPELINE_REPORT_INTERVAL_S)
+                self.emit(
+                    Lifecycle(action="stopping", detail=f"{self.bus.published:,} events this run")
+                )
+                for delivery in self.deliveries:
+                    delivery.stream.closing = True
+                    delivery.wake()
+                await _wait_until(lambda: all(d.idle() for d in self.deliveries))
+                drain.cancel_scope.cancel()
+        left = self.undelivered()
+        if scope.cancelled_caught or interrupted:
+            why = (
+                f"second {interrupted[0]}" if interrupted else f"shutdown deadline ({deadline:g} s)"
             )
-        if scope.cancelled_caught:
-            left = self.undelivered()
-            print(
-                f"astra: shutdown deadline ({deadline:g} s) reached: {left:,} events were not "
-                "delivered",
-                file=sys.stderr,
-            )
-            deliveries.cancel_scope.cancel()
+            print(f"astra: {why}: {left:,} events were not delivered", file=sys.stderr)
         else:
             log.info(
                 "stopped: everything delivered (%s events this run)", f"{self.bus.published:,}"

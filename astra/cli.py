@@ -70,10 +70,24 @@ def _run(config: object, log_level: str) -> int:
     sidecar = Sidecar(config, redactor)
     try:
         return anyio.run(sidecar.run)
-    except OSError as exc:
-        # Typically a port already in use: one line, no traceback.
-        print(f"astra: cannot start: {redactor.text(str(exc))}", file=sys.stderr)
+    except BaseException as exc:  # the last line of defence: one line, redacted
+        leaf = _first_leaf(exc)
+        if isinstance(leaf, KeyboardInterrupt | SystemExit):
+            raise
+        if isinstance(leaf, OSError):
+            # Typically a port already in use.
+            print(f"astra: cannot start: {redactor.text(str(leaf))}", file=sys.stderr)
+        else:
+            message = redactor.text(f"{type(leaf).__name__}: {leaf}")
+            print(f"astra: stopped by an internal error: {message}", file=sys.stderr)
         return 1
+
+
+def _first_leaf(exc: BaseException) -> BaseException:
+    """The first real exception inside (possibly nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -42,6 +43,8 @@ DEFAULT_ROUTES: dict[str, str] = {
     "process": "performance",
     "latency": "performance",
     "metric": "performance",
+    "file": "performance",
+    "performance": "performance",
 }
 
 Seconds = Annotated[float, Meta(gt=0, le=86400)]
@@ -80,7 +83,7 @@ class IngestConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     udp: str = "127.0.0.1:8787"
     max_body_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
     max_events_per_request: Annotated[int, Meta(ge=1, le=1_000_000)] = 50_000
-    udp_receive_buffer: Annotated[int, Meta(ge=65536, le=256 * 1024 * 1024)] = 8 * 1024 * 1024
+    udp_receive_buffer: Annotated[int, Meta(ge=65536, le=256 * 1024 * 1024)] = 16 * 1024 * 1024
 
 
 class BufferConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -93,6 +96,117 @@ class ShutdownConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[shutdown]``: how long SIGTERM/SIGINT may take to deliver what is pending."""
 
     deadline: Annotated[float, Meta(gt=0, le=600)] = 10.0
+
+
+Interval = Annotated[float, Meta(ge=0.05, le=86400)]
+Percent = Annotated[float, Meta(gt=0, le=100)]
+Positive = Annotated[float, Meta(gt=0)]
+
+
+class SystemCollectorConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[collectors.system]``: host CPU, load, memory, disks, network, uptime."""
+
+    enabled: bool = True
+    interval: Interval = 120.0
+    # Mount points to report; empty means every local disk partition (one per device).
+    mounts: list[str] = msgspec.field(default_factory=list)
+
+
+class ProcessCollectorConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[collectors.process]``: astra itself and every ``[[watch.process]]``."""
+
+    enabled: bool = True
+    interval: Interval = 60.0
+
+
+class FilesCollectorConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[collectors.files]``: size and growth of every ``[[watch.file]]``."""
+
+    enabled: bool = True
+    interval: Interval = 300.0
+
+
+class PerformanceCollectorConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[collectors.performance]``: pipeline figures and client latency percentiles."""
+
+    enabled: bool = True
+    interval: Interval = 60.0
+
+
+class ErrorsCollectorConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[collectors.errors]``: threshold checks against ``[alerts]``."""
+
+    enabled: bool = True
+    interval: Interval = 90.0
+
+
+class HealthCollectorConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[collectors.health]``: health score, reasons, recommendations, components."""
+
+    enabled: bool = True
+    interval: Interval = 180.0
+
+
+class ReportConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[collectors.report]``: the daily report's local time and time zone."""
+
+    enabled: bool = True
+    time: str = "23:00"
+    timezone: str = "Europe/Berlin"
+
+
+class CollectorsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[collectors]``: one table per collector, each with ``enabled`` and its schedule."""
+
+    system: SystemCollectorConfig = msgspec.field(default_factory=SystemCollectorConfig)
+    process: ProcessCollectorConfig = msgspec.field(default_factory=ProcessCollectorConfig)
+    files: FilesCollectorConfig = msgspec.field(default_factory=FilesCollectorConfig)
+    performance: PerformanceCollectorConfig = msgspec.field(
+        default_factory=PerformanceCollectorConfig
+    )
+    errors: ErrorsCollectorConfig = msgspec.field(default_factory=ErrorsCollectorConfig)
+    health: HealthCollectorConfig = msgspec.field(default_factory=HealthCollectorConfig)
+    report: ReportConfig = msgspec.field(default_factory=ReportConfig)
+
+
+class AlertsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[alerts]``: thresholds of the errors collector, and how often an alert may repeat."""
+
+    cooldown: Seconds = 300.0
+    cpu_percent: Percent = 90.0
+    memory_percent: Percent = 90.0
+    disk_percent: Percent = 90.0
+    gateway_latency_ms: Positive = 1000.0
+    command_p95_ms: Positive = 2000.0
+    command_error_rate_percent: Percent = 1.0
+    process_rss_mib: Positive = 1024.0
+    file_growth_mib_per_day: Positive = 1024.0
+
+
+class WatchProcess(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[[watch.process]]``: a process found by ``pid``, ``pid_file`` or ``pattern``."""
+
+    name: Annotated[str, Meta(min_length=1, max_length=100)]
+    pid: Annotated[int, Meta(ge=1)] | None = None
+    pid_file: str = ""
+    # A regular expression searched in the command line (arguments joined by spaces).
+    pattern: str = ""
+    rss_limit_mib: Positive | None = None
+
+
+class WatchFile(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[[watch.file]]``: a file whose size and growth are reported (read-only)."""
+
+    path: Annotated[str, Meta(min_length=1)]
+    name: str = ""
+    growth_limit_mib_per_day: Positive | None = None
+
+
+class WatchConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[watch]``: the processes and files the collectors look after."""
+
+    process: list[WatchProcess] = msgspec.field(default_factory=list)
+    file: list[WatchFile] = msgspec.field(default_factory=list)
 
 
 class ChannelsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -114,6 +228,9 @@ class RawConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     buffer: BufferConfig = msgspec.field(default_factory=BufferConfig)
     shutdown: ShutdownConfig = msgspec.field(default_factory=ShutdownConfig)
     routes: dict[str, str] = msgspec.field(default_factory=dict)
+    collectors: CollectorsConfig = msgspec.field(default_factory=CollectorsConfig)
+    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
+    watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
 
 
 class WebhookRef(msgspec.Struct, frozen=True):
@@ -150,6 +267,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     buffer: BufferConfig
     shutdown: ShutdownConfig
     routes: dict[str, str]
+    collectors: CollectorsConfig = msgspec.field(default_factory=CollectorsConfig)
+    alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
+    watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
 
     def secrets(self) -> list[str]:
         """Every configured secret, verbatim, for the redactor."""
@@ -237,17 +357,15 @@ def _resolve(raw: RawConfig, name: str) -> Config:
     parts = urlsplit(api_base)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ConfigError(f"{name}: discord.api_base: expected an http(s) URL, got {api_base!r}")
-    if not re.search(r"/api/v\d+$", parts.path):
+    version = re.search(r"/api/v(\d+)$", parts.path)
+    if version is None or int(version.group(1)) < 8:
+        # Before v8, retry_after is in milliseconds: waits would be a thousand times too long.
         raise ConfigError(
-            f"{name}: discord.api_base: must end with a versioned API path like /api/v10"
+            f"{name}: discord.api_base: must end with API version 8 or later, like /api/v10"
         )
-    if raw.discord.username and (
-        re.search(r"(?i)clyde|discord", raw.discord.username)
-        or raw.discord.username.lower() in ("everyone", "here")
-    ):
-        raise ConfigError(
-            f"{name}: discord.username: Discord refuses names containing 'clyde' or 'discord'"
-        )
+    if raw.discord.username:
+        _check_display_name(raw.discord.username, f"{name}: discord.username")
+    _check_display_name(raw.discord.webhook_name, f"{name}: discord.webhook_name")
     _parse_address(raw.ingest.http, f"{name}: ingest.http")
     _parse_address(raw.ingest.udp, f"{name}: ingest.udp")
 
@@ -275,6 +393,7 @@ def _resolve(raw: RawConfig, name: str) -> Config:
                 f"(one of {', '.join(CHANNELS)})"
             )
         routes[route_key] = target
+    _check_collectors(raw, name)
 
     discord_cfg = msgspec.structs.replace(raw.discord, api_base=api_base)
     return Config(
@@ -286,7 +405,59 @@ def _resolve(raw: RawConfig, name: str) -> Config:
         buffer=raw.buffer,
         shutdown=raw.shutdown,
         routes=routes,
+        collectors=raw.collectors,
+        alerts=raw.alerts,
+        watch=raw.watch,
     )
+
+
+_CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+
+
+def _check_collectors(raw: RawConfig, name: str) -> None:
+    report = raw.collectors.report
+    if not _CLOCK_TIME.fullmatch(report.time):
+        raise ConfigError(
+            f"{name}: collectors.report.time: expected a local time as HH:MM, got {report.time!r}"
+        )
+    try:
+        zoneinfo.ZoneInfo(report.timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{name}: collectors.report.timezone: unknown time zone {report.timezone!r} "
+            "(an IANA name like Europe/Berlin)"
+        ) from None
+    seen: set[str] = set()
+    for index, proc in enumerate(raw.watch.process):
+        where = f"{name}: watch.process[{index}]"
+        ways = sum((proc.pid is not None, bool(proc.pid_file), bool(proc.pattern)))
+        if ways != 1:
+            raise ConfigError(f"{where}: give exactly one of pid, pid_file or pattern")
+        if proc.pattern:
+            try:
+                re.compile(proc.pattern)
+            except re.error as exc:
+                raise ConfigError(f"{where}.pattern: not a regular expression: {exc}") from None
+        if proc.name in seen or proc.name == "astra":
+            raise ConfigError(f"{where}.name: {proc.name!r} is already used")
+        seen.add(proc.name)
+    seen.clear()
+    for index, watched in enumerate(raw.watch.file):
+        label = watched.name or Path(watched.path).name
+        if label in seen:
+            raise ConfigError(f"{name}: watch.file[{index}].name: {label!r} is already used")
+        seen.add(label)
+
+
+def _check_display_name(value: str, where: str) -> None:
+    """Names Discord refuses for webhooks and username overrides (checked before any post)."""
+    stripped = value.strip()
+    if not stripped:
+        raise ConfigError(f"{where}: must not be blank")
+    if re.search(r"(?i)clyde|discord", stripped) or stripped.lower() in ("everyone", "here"):
+        raise ConfigError(f"{where}: Discord refuses names containing 'clyde' or 'discord'")
+    if re.search(r"[@#:]|```", stripped):
+        raise ConfigError(f"{where}: Discord refuses names containing @, #, : or ```")
 
 
 def _channel_id(value: int | str | None, where: str) -> int | None:

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Literal
+from typing import Annotated, Literal, NamedTuple
 
 import msgspec
 from msgspec import Meta
@@ -23,8 +24,10 @@ Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Snowflake = Annotated[int, Meta(ge=0)]
 NonNegative = Annotated[float, Meta(ge=0)]
 Count = Annotated[int, Meta(ge=0)]
-TagValue = str | int | float | bool
-Tags = Annotated[dict[str, TagValue], Meta(max_length=64)]
+TagValue = Annotated[str, Meta(max_length=1000)] | int | float | bool
+Tags = Annotated[dict[Annotated[str, Meta(max_length=100)], TagValue], Meta(max_length=64)]
+# Unix seconds up to the year ~71,700: far enough, and inside every datetime conversion.
+MAX_TS = float(2**41)
 
 LogLevel = Literal["debug", "info", "warning", "error", "critical"]
 Severity = Literal["warning", "error", "critical"]
@@ -47,7 +50,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
     """
 
     id: Annotated[str, Meta(max_length=128)] = ""
-    ts: Annotated[float, Meta(ge=0)] | datetime = 0.0
+    ts: Annotated[float, Meta(ge=0, le=MAX_TS)] | datetime = 0.0
     source: Annotated[str, Meta(max_length=200)] = ""
     seq: Count = 0
 
@@ -59,7 +62,11 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
         if isinstance(ts, datetime):
             if ts.tzinfo is None:
                 ts = ts.replace(tzinfo=UTC)
-            force_setattr(self, "ts", ts.timestamp())
+            seconds = ts.timestamp()
+            if not 0 <= seconds <= MAX_TS:
+                # msgspec reports this as a validation error on the event.
+                raise ValueError("ts: must be between 1970 and the year 71,700")
+            force_setattr(self, "ts", seconds)
         elif ts == 0:
             force_setattr(self, "ts", time.time())
 
@@ -210,6 +217,208 @@ class Pipeline(Event, tag="pipeline", frozen=True):
     undeliverable: Count = 0
 
 
+# --- what astra's collectors observe ----------------------------------------------------
+
+
+class DiskStat(msgspec.Struct, frozen=True, kw_only=True):
+    """One mounted file system: usage and I/O rates over the collector's interval."""
+
+    mount: str
+    device: str = ""
+    total_bytes: Count = 0
+    used_bytes: Count = 0
+    percent: NonNegative = 0.0
+    read_bytes_per_s: NonNegative | None = None
+    write_bytes_per_s: NonNegative | None = None
+
+
+class NetStat(msgspec.Struct, frozen=True, kw_only=True):
+    """Network I/O over every non-loopback interface, per second."""
+
+    bytes_sent_per_s: NonNegative = 0.0
+    bytes_recv_per_s: NonNegative = 0.0
+    packets_sent_per_s: NonNegative = 0.0
+    packets_recv_per_s: NonNegative = 0.0
+    errors_per_s: NonNegative = 0.0
+    drops_per_s: NonNegative = 0.0
+
+
+class System(Event, tag="system", frozen=True):
+    """A host snapshot; rates cover the ``interval_s`` before ``ts``.
+
+    ``cpu_trend`` and ``memory_trend`` hold the last readings (oldest first, this one last),
+    so a window that carries one snapshot still shows a trend.
+    """
+
+    interval_s: NonNegative
+    cpu_percent: NonNegative
+    per_cpu: list[float] = msgspec.field(default_factory=list)
+    load: list[float] = msgspec.field(default_factory=list)
+    cores: Count = 0
+    memory_total_bytes: Count = 0
+    memory_used_bytes: Count = 0
+    memory_percent: NonNegative = 0.0
+    swap_total_bytes: Count = 0
+    swap_used_bytes: Count = 0
+    swap_percent: NonNegative = 0.0
+    disks: list[DiskStat] = msgspec.field(default_factory=list)
+    net: NetStat | None = None
+    uptime_s: NonNegative = 0.0
+    cpu_trend: list[float] = msgspec.field(default_factory=list)
+    memory_trend: list[float] = msgspec.field(default_factory=list)
+
+
+class Process(Event, tag="process", frozen=True):
+    """A watched process (or astra itself): usage now, or that it is gone.
+
+    ``change`` marks the reading where something happened: a new pid (``restarted``), back
+    after being gone (``returned``), or ``gone``. ``restarts`` counts new pids noticed.
+    """
+
+    name: Name
+    running: bool = True
+    pid: Count | None = None
+    change: Literal["", "restarted", "returned", "gone"] = ""
+    cpu_percent: NonNegative = 0.0
+    rss_bytes: Count = 0
+    threads: Count = 0
+    fds: Count | None = None
+    connections: Count | None = None
+    uptime_s: NonNegative = 0.0
+    restarts: Count = 0
+    rss_trend: list[float] = msgspec.field(default_factory=list)
+
+
+class File(Event, tag="file", frozen=True):
+    """A watched file's size and growth rate (over ``growth_span_s`` of readings)."""
+
+    name: Name
+    path: Text
+    exists: bool = True
+    size_bytes: Count | None = None
+    growth_bytes_per_day: float | None = None
+    growth_span_s: NonNegative = 0.0
+    size_trend: list[float] = msgspec.field(default_factory=list)
+
+
+class Quantiles(msgspec.Struct, frozen=True, kw_only=True):
+    """Streaming percentiles of one series over a window (milliseconds)."""
+
+    of: str
+    count: Count
+    p50: float
+    p95: float
+    p99: float
+    max: float
+
+
+class Performance(Event, tag="performance", frozen=True):
+    """The pipeline's own figures and the client's latency percentiles over ``window_s``."""
+
+    window_s: NonNegative
+    events_in: Count = 0
+    events_per_s: NonNegative = 0.0
+    queue_depth: Count = 0
+    delivered: Count = 0
+    delivery_ms: Quantiles | None = None
+    retries: Count = 0
+    rate_limited: Count = 0
+    dropped: Count = 0
+    commands: Count = 0
+    commands_failed: Count = 0
+    latencies: list[Quantiles] = msgspec.field(default_factory=list)
+    slow_commands: list[Quantiles] = msgspec.field(default_factory=list)
+    rate_trend: list[float] = msgspec.field(default_factory=list)
+
+
+class Alert(Event, tag="alert", frozen=True):
+    """A threshold rule crossed (``firing``) or back to normal (``resolved``).
+
+    ``subject`` tells apart alerts of one rule (``disk:/``, ``process:bot``); ``since`` is
+    when it started firing; ``repeat`` counts reminders sent after the cooldown.
+    """
+
+    rule: Name
+    subject: Name
+    state: Literal["firing", "resolved"]
+    severity: Severity = "warning"
+    message: Text = ""
+    value: float | None = None
+    threshold: float | None = None
+    unit: Annotated[str, Meta(max_length=32)] = ""
+    since: NonNegative = 0.0
+    repeat: Count = 0
+
+
+class Component(msgspec.Struct, frozen=True, kw_only=True):
+    """One part of the pipeline and how it is doing."""
+
+    name: str
+    status: Literal["ok", "warning", "error", "off"]
+    detail: str = ""
+    last_ok: float | None = None
+
+
+class Health(Event, tag="health", frozen=True):
+    """A health score 0-100, what lowered it, what to do, and each component's status."""
+
+    score: Annotated[int, Meta(ge=0, le=100)]
+    reasons: list[str] = msgspec.field(default_factory=list)
+    recommendations: list[str] = msgspec.field(default_factory=list)
+    components: list[Component] = msgspec.field(default_factory=list)
+
+
+class Ranked(msgspec.Struct, frozen=True):
+    """A name and how often it occurred."""
+
+    name: str
+    count: Count
+
+
+class ProblemGroup(msgspec.Struct, frozen=True, kw_only=True):
+    """Problems sharing a fingerprint: type + normalised message + top frame."""
+
+    label: str
+    sample: str
+    severity: LogLevel
+    count: Count
+    first: float
+    last: float
+
+
+class ProcessDay(msgspec.Struct, frozen=True, kw_only=True):
+    """A watched process over the report's day."""
+
+    name: str
+    up_percent: NonNegative
+    restarts: Count = 0
+    peak_rss_bytes: Count = 0
+
+
+class Report(Event, tag="report", frozen=True):
+    """The daily report: a projection of the day's events, sent at the configured time."""
+
+    day: str
+    timezone: str
+    start: float
+    end: float
+    events: dict[str, int] = msgspec.field(default_factory=dict)
+    top_commands: list[Ranked] = msgspec.field(default_factory=list)
+    top_guilds: list[Ranked] = msgspec.field(default_factory=list)
+    problems: list[ProblemGroup] = msgspec.field(default_factory=list)
+    problem_total: Count = 0
+    alerts_fired: Count = 0
+    host_uptime_s: NonNegative | None = None
+    processes: list[ProcessDay] = msgspec.field(default_factory=list)
+    peak_cpu_percent: NonNegative | None = None
+    peak_memory_percent: NonNegative | None = None
+    delivered: Count = 0
+    delivery_p95_ms: NonNegative | None = None
+    retries: Count = 0
+    rate_limited: Count = 0
+    dropped: Count = 0
+
+
 AnyEvent = (
     Message
     | Command
@@ -224,6 +433,13 @@ AnyEvent = (
     | Lifecycle
     | ConfigLoaded
     | Pipeline
+    | System
+    | Process
+    | File
+    | Performance
+    | Alert
+    | Health
+    | Report
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -240,6 +456,13 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     Lifecycle,
     ConfigLoaded,
     Pipeline,
+    System,
+    Process,
+    File,
+    Performance,
+    Alert,
+    Health,
+    Report,
 )
 KINDS: frozenset[str] = frozenset(str(t.__struct_config__.tag) for t in EVENT_TYPES)
 
@@ -273,6 +496,8 @@ def is_critical(event: Event) -> bool:
         return event.severity == "critical"
     if isinstance(event, Log):
         return event.level == "critical"
+    if isinstance(event, Alert):
+        return event.severity == "critical" and event.state == "firing"
     return False
 
 
@@ -290,3 +515,69 @@ def describe_validation_error(exc: Exception) -> str:
 def utc_iso(ts: float) -> str:
     """ISO 8601 with microseconds and offset, the form Discord wants for embed timestamps."""
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
+
+
+# --- problem fingerprints: what makes two errors "the same" ------------------------------
+# Here, beside the schema, because the logs channel and the daily report group by it and
+# neither may import the other.
+
+_NUMBERS = re.compile(r"0x[0-9a-fA-F]+|\b\d+(?:\.\d+)?\b")
+_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
+_FRAME = re.compile(r'File "[^"]*", line \d+, in (\S+)')
+_LEVEL_RANK: dict[str, int] = {"debug": 0, "info": 1, "warning": 2, "error": 3, "critical": 4}
+
+
+def normalise_message(message: str) -> str:
+    """A message with its variable parts (numbers, ids, quoted values) folded, for grouping."""
+    first_line = message.strip().splitlines()[0] if message.strip() else ""
+    return _QUOTED.sub("…", _NUMBERS.sub("#", first_line))[:200]
+
+
+def top_frame(traceback: str | None) -> str:
+    """The innermost function named in a Python traceback, or ''."""
+    if not traceback:
+        return ""
+    frames = _FRAME.findall(traceback)
+    return str(frames[-1]) if frames else ""
+
+
+class Problem(NamedTuple):
+    """An error-like event reduced to what groups it."""
+
+    type: str  # exception class, log level or "<command> failed"
+    message: str  # the original message (a sample for display)
+    where: str  # top traceback frame, or the logger's name
+    level: LogLevel
+
+    @property
+    def fingerprint(self) -> tuple[str, str, str]:
+        """type + normalised message + top frame."""
+        return (self.type, normalise_message(self.message), self.where)
+
+    @property
+    def label(self) -> str:
+        """``KeyError in handle_vote``."""
+        return f"{self.type} in {self.where}" if self.where else self.type
+
+
+def level_rank(level: str) -> int:
+    """debug 0 … critical 4."""
+    return _LEVEL_RANK.get(level, 1)
+
+
+def problem_of(event: Event) -> Problem | None:
+    """The problem an event reports: errors, warning-and-above logs, failed commands."""
+    if isinstance(event, Error):
+        return Problem(
+            event.type or "Error", event.message, top_frame(event.traceback), event.severity
+        )
+    if isinstance(event, Log) and level_rank(event.level) >= 2:
+        return Problem(event.level.upper(), event.message, event.logger, event.level)
+    if isinstance(event, Command) and not event.ok:
+        type_ = (
+            f"/{event.name} failed" if event.command_type != "prefix" else f"{event.name} failed"
+        )
+        return Problem(
+            type_, event.error or event.error_type or "", top_frame(event.traceback), "error"
+        )
+    return None

@@ -20,8 +20,8 @@ REDACTED = "[redacted]"
 _SECRET_NAMES = r"password|passwd|pwd|secret|token|api[_-]?key|access[_-]?key|client[_-]?secret"
 
 _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
-    # Webhook URLs on any host: .../webhooks/<id>/<token>
-    (re.compile(r"https?://[^\s\"'<>]+?/webhooks/\d+/[A-Za-z0-9._-]+"), REDACTED),
+    # Webhook URLs on any host, with or without a scheme: .../webhooks/<id>/<token>
+    (re.compile(r"(?:https?://)?[^\s\"'<>]*?webhooks/\d+/[A-Za-z0-9._-]+"), REDACTED),
     # Discord bot/user tokens: base64 id . timestamp . hmac
     (re.compile(r"\b[A-Za-z0-9_-]{23,28}\.[A-Za-z0-9_-]{6,7}\.[A-Za-z0-9_-]{27,40}\b"), REDACTED),
     (re.compile(r"(?i)\b(bearer|bot)\s+[A-Za-z0-9._~+/=-]{16,}"), r"\1 " + REDACTED),
@@ -74,28 +74,23 @@ class Redactor:
         return _TOKEN_SHAPE.search(blob) is not None
 
     def event(self, event: Event) -> Event:
-        """Return the event itself when clean, else a copy with its text fields redacted."""
+        """Return the event itself when clean, else a copy with every string redacted.
+
+        Every string counts: fields, keys and values of mappings, items of lists, nested
+        structures.
+        """
         blob = encode(event).decode("utf-8", "replace")
         if not self._suspect(blob):
             return event
-        changes: dict[str, Any] = {}
-        for name in event.__struct_fields__:
-            value = getattr(event, name)
-            if isinstance(value, str):
-                clean = self.text(value)
-                if clean != value:
-                    changes[name] = clean
-            elif isinstance(value, dict):
-                cleaned = self._mapping(value)
-                if cleaned != value:
-                    changes[name] = cleaned
-        return msgspec.structs.replace(event, **changes) if changes else event
+        clean = self._walk(msgspec.to_builtins(event))
+        # The event passed validation already; redaction only shortens strings.
+        return msgspec.convert(clean, type(event))
 
-    def _mapping(self, mapping: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in mapping.items():
-            if isinstance(value, str):
-                out[key] = REDACTED if _SECRET_KEY.match(key) else self.text(value)
-            else:
-                out[key] = value
-        return out
+    def _walk(self, value: Any, key: str = "") -> Any:
+        if isinstance(value, str):
+            return REDACTED if _SECRET_KEY.match(key) else self.text(value)
+        if isinstance(value, dict):
+            return {self.text(str(k)): self._walk(v, str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._walk(v) for v in value]
+        return value

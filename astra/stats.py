@@ -6,7 +6,12 @@ Plain integers bumped on the event loop; the pipeline collector turns their chan
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterable
 from dataclasses import dataclass, fields
+
+from astra.collectors.quantiles import LogHistogram
+from astra.events import Event
 
 
 @dataclass
@@ -24,6 +29,21 @@ class PipelineStats:
     undeliverable: int = 0
     posts: int = 0
     posted_events: int = 0
+
+    def __post_init__(self) -> None:
+        # Not dataclass fields, so ``snapshot`` stays a dict of counters. The performance
+        # collector swaps the histogram out each interval (a window, not forever).
+        self.delivery_latency_ms: LogHistogram = LogHistogram()
+        self.last_post: dict[str, float] = {}
+
+    def delivered(self, channel: str, events: Iterable[Event], now: float | None = None) -> None:
+        """Record a stored post: each event's latency from its ``ts``, the channel's last post."""
+        now = time.time() if now is None else now
+        histogram = self.delivery_latency_ms
+        for event in events:
+            # Client clocks can run ahead; a negative latency is a zero.
+            histogram.add(max(0.0, now - event.time) * 1000)
+        self.last_post[channel] = now
 
     def snapshot(self) -> dict[str, int]:
         """A copy of every counter."""

@@ -11,6 +11,10 @@ import msgspec
 
 from astra.events import AnyEvent, decode_one, describe_validation_error
 
+# Kinds only astra itself emits: accepting them from the network would let anyone who can
+# reach the port forge the pipeline's own figures and configuration.
+RESERVED_KINDS = frozenset({"config", "pipeline", "health", "report", "performance"})
+
 
 class Rejection(msgspec.Struct, frozen=True):
     """Why the event at ``index`` of a batch was not accepted."""
@@ -56,7 +60,12 @@ def decode_batch(body: bytes, max_events: int) -> tuple[list[AnyEvent], list[Rej
     rejected: list[Rejection] = []
     for index, item in enumerate(items):
         try:
-            events.append(decode_one(item))
+            event = decode_one(item)
+            kind = str(event.__struct_config__.tag)
+            if kind in RESERVED_KINDS:
+                rejected.append(Rejection(index, f"kind: '{kind}' is reserved for astra itself"))
+                continue
+            events.append(event)
         except msgspec.ValidationError as exc:
             rejected.append(Rejection(index, describe_validation_error(exc)))
         except msgspec.DecodeError as exc:

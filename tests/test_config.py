@@ -54,7 +54,14 @@ def test_shipped_config_is_valid_and_previews_every_channel() -> None:
         ("[flush\ninterval = 30\n", ["TOML syntax error"]),
         ('[routes]\nmessage = "chat"\n', ["routes.message", "unknown channel"]),
         ('[routes]\nmesage = "logs"\n', ["routes.mesage", "unknown event kind"]),
-        ('[discord]\napi_base = "https://discord.com/api"\n', ["discord.api_base", "versioned"]),
+        ('[discord]\napi_base = "https://discord.com/api"\n', ["discord.api_base", "version"]),
+        (
+            '[discord]\napi_base = "https://discord.com/api/v6"\n',
+            ["discord.api_base", "8 or later"],
+        ),
+        ('[discord]\nwebhook_name = "discord-logs"\n', ["discord.webhook_name", "'discord'"]),
+        ('[discord]\nusername = "   "\n', ["discord.username", "blank"]),
+        ('[discord]\nusername = "ops@home"\n', ["discord.username", "@"]),
         ('[ingest]\nhttp = "localhost"\n', ["ingest.http", "host:port"]),
         (
             '[discord]\ntoken = "${ASTRA_TEST_UNSET_TOKEN}"\n',

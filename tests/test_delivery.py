@@ -472,3 +472,31 @@ def test_a_timed_out_post_is_retried_and_ids_allow_deduplication(
     assert 1 <= got.count("slow-1") <= 2
     assert "retrying" in sidecar.stderr
     discord.assert_no_violations()
+
+
+def test_a_second_signal_cuts_the_drain_short_and_says_what_was_left(
+    discord: FakeDiscord, launch: Launch
+) -> None:
+    body, _ = webhook_channels(discord)
+    sidecar = launch(body + "[flush]\ninterval = 300\n[shutdown]\ndeadline = 120\n")
+    discord.outage(300.0)
+    send_http_batches(sidecar, mixed_events("s", 200))
+    sidecar.send_signal(signal.SIGINT)
+    sidecar.wait_for(lambda: any(r.status == 503 for r in discord.requests), timeout=20)
+    assert sidecar.stop(signal.SIGINT, timeout=20) == 0
+    assert "second SIGINT" in sidecar.stderr and "events were not delivered" in sidecar.stderr
+    assert "Traceback" not in sidecar.stderr
+
+
+def test_events_emitted_while_stopping_are_delivered_too(
+    discord: FakeDiscord, launch: Launch
+) -> None:
+    body, ids = provisioned_channels(discord)
+    sidecar = launch(body + "[flush]\ninterval = 300\n")
+    sidecar.post({"kind": "log", "level": "error", "message": "late", "id": "late"})
+    assert sidecar.stop() == 0
+    assert "late" in posted_ids(discord, ids["logs"])
+    created = [e for e in discord.all_events(ids["diagnostics"]) if e["kind"] == "lifecycle"]
+    assert {"webhook_created"} <= {e["action"] for e in created}
+    assert "not delivered" not in sidecar.stderr
+    discord.assert_no_violations()

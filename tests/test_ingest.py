@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import socket
+import threading
 
 from tests.conftest import Launch
 
@@ -97,3 +99,37 @@ def test_udp_receive_buffer_is_enlarged(launch: Launch) -> None:
     assert sidecar.health()["udp_receive_buffer"] >= 212992
     sidecar.stop()
     assert "UDP on" in sidecar.stderr
+
+
+def test_kinds_reserved_for_astra_itself_are_refused(launch: Launch) -> None:
+    sidecar = launch()
+    forged = {"kind": "pipeline", "window_s": 60, "dropped_buffer": 999}
+    answer = sidecar.post([forged, {"kind": "latency", "ms": 3}])
+    assert answer.status == 200 and answer.body["accepted"] == 1
+    assert "reserved" in answer.body["rejected"][0]["error"]
+    sidecar.stop()
+
+
+def test_a_stalled_client_or_a_chatty_sender_cannot_hold_up_shutdown(launch: Launch) -> None:
+    sidecar = launch(ingest="", body="[shutdown]\ndeadline = 2\n")
+    stalled = socket.create_connection(("127.0.0.1", sidecar.port))
+    stalled.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")
+    stop_sending = threading.Event()
+
+    def chatter() -> None:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            while not stop_sending.is_set():
+                udp.sendto(
+                    b'{"kind":"metric","name":"spam","value":1}', ("127.0.0.1", sidecar.port)
+                )
+
+    sender = threading.Thread(target=chatter, daemon=True)
+    sender.start()
+    try:
+        sidecar.wait_for(lambda: sidecar.health()["received"] > 1000, timeout=20)
+        # Well under aiohttp's own 60 s for open connections: killed (and failed) otherwise.
+        assert sidecar.stop(timeout=25) == 0
+    finally:
+        stop_sending.set()
+        sender.join()
+        stalled.close()

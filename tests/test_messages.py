@@ -26,7 +26,7 @@ from astra.sinks.messages import (
     pack_messages,
 )
 
-text = st.text(max_size=8000)
+text = st.one_of(st.text(max_size=8000), st.sampled_from([" ", "\n \t", ""]))
 fields = st.lists(st.builds(Field, text, text, st.booleans()), max_size=40)
 embeds = st.lists(
     st.builds(
@@ -59,9 +59,10 @@ def test_packed_messages_respect_every_limit(raw: list[Embed], file_count: int) 
             assert len(embed.fields) <= FIELDS_PER_EMBED
             assert 0 <= embed.color <= 0xFFFFFF
             assert embed.footer is None or len(embed.footer.text) <= FOOTER_MAX
+            assert embed.footer is None or embed.footer.text.strip()
             for field in embed.fields:
-                assert 0 < len(field.name) <= FIELD_NAME_MAX
-                assert 0 < len(field.value) <= FIELD_VALUE_MAX
+                assert 0 < len(field.name) <= FIELD_NAME_MAX and field.name.strip()
+                assert 0 < len(field.value) <= FIELD_VALUE_MAX and field.value.strip()
 
 
 @settings(max_examples=100, deadline=None)

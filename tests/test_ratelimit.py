@@ -32,9 +32,9 @@ def test_per_channel_budget_of_30_a_minute_is_kept_without_headers() -> None:
         assert limiter.wait_before("hook", "logs") == 0
         limiter.sent("hook", "logs")
         clock.now += 0.5
-    assert limiter.wait_before("hook", "logs") == 60 - 15
+    assert limiter.wait_before("hook", "logs") == 61 - 15
     assert limiter.wait_before("hook2", "analytics") == 0
-    clock.now += 45
+    clock.now += 46
     assert limiter.wait_before("hook", "logs") == 0
 
 

@@ -61,3 +61,13 @@ def test_events_are_copied_only_when_dirty() -> None:
     fixed = redactor.event(dirty)
     assert isinstance(fixed, Metric)
     assert fixed.tags == {"api_key": "[redacted]", "region": "eu"} and fixed.id == dirty.id
+
+
+def test_keys_nested_values_and_schemeless_urls_are_redacted() -> None:
+    redactor = Redactor()
+    hook = "discord.com/api/webhooks/1419858425424253039/AbC-def_123456789ghijkLMNOP"
+    event = Metric(name="x", value=1, tags={hook: "v", "note": f"see {hook}"}, seq=7)
+    fixed = redactor.event(event)
+    assert isinstance(fixed, Metric)
+    assert "AbC-def" not in str(fixed.tags)
+    assert (fixed.id, fixed.ts, fixed.seq) == (event.id, event.ts, event.seq)

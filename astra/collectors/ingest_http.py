@@ -54,7 +54,10 @@ class HttpIngest:
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
         """Listen on host:port; returns the bound address (port 0 picks a free one)."""
-        self._runner = web.AppRunner(self.app(), access_log=None, handle_signals=False)
+        # A client stuck mid-request must not hold shutdown for aiohttp's default 60 s.
+        self._runner = web.AppRunner(
+            self.app(), access_log=None, handle_signals=False, shutdown_timeout=1.0
+        )
         await self._runner.setup()
         site = web.TCPSite(self._runner, host, port, reuse_address=True)
         await site.start()

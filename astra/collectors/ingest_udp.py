@@ -11,6 +11,7 @@ import asyncio
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 
 from astra.events import Event
@@ -125,16 +126,20 @@ class UdpIngest:
         if drops is not None:
             self._stats.kernel_drops = drops - self._drops_at_start
 
-    def stop(self) -> None:
-        """Stop receiving; datagrams already in the kernel buffer are read first."""
+    def stop(self, drain_seconds: float = 0.5) -> None:
+        """Stop receiving; what is already in the kernel buffer is read first, for a moment.
+
+        Bounded in time: a bot that keeps sending must not keep the sidecar from stopping.
+        """
         if self._transport is None or self.socket is None:
             return
-        while True:
+        self.refresh_kernel_drops()
+        deadline = time.monotonic() + drain_seconds
+        while time.monotonic() < deadline:
             try:
                 data = self.socket.recv(MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError, OSError):
                 break
             self.handle(data)
-        self.refresh_kernel_drops()
         self._transport.close()
         self._transport = None

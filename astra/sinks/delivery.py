@@ -10,6 +10,7 @@ never resent as is: it is split or simplified, and reported when nothing works.
 from __future__ import annotations
 
 import logging
+import math
 import random
 from collections import deque
 from collections.abc import Callable
@@ -43,7 +44,8 @@ MAX_EVENTS_PER_WINDOW = 100_000
 
 def backoff(attempt: int) -> float:
     """Exponential backoff with full jitter (between half and all of the step)."""
-    step = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2**attempt)
+    # Cap the exponent, not only the result: 2**1024 overflows a float after hours of outage.
+    step = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** min(attempt, 16))
     return float(step * random.uniform(0.5, 1.0))
 
 
@@ -60,6 +62,7 @@ class ChannelDelivery:
         emit: Callable[[Event], object],
         add_secret: Callable[[str], None],
         webhook_name: str = "astra",
+        max_window_events: int = MAX_EVENTS_PER_WINDOW,
     ) -> None:
         self.channel = channel
         self.stream = stream
@@ -73,6 +76,7 @@ class ChannelDelivery:
         self._previewing = channel.mode == "preview" or http is None
         self._wake = anyio.Event()
         self.inflight = 0
+        self.max_window_events = min(max_window_events, MAX_EVENTS_PER_WINDOW)
         self.max_file_bytes = MAX_FILE_BYTES
         stream.on_wake = self.wake
 
@@ -86,43 +90,69 @@ class ChannelDelivery:
         self._wake.set()
 
     async def run(self) -> None:
-        """Close and deliver windows until the stream is closing and empty."""
+        """Close and deliver windows, forever; the owner cancels it once everything is out.
+
+        It never returns on its own: during shutdown another channel may still emit into
+        this one (a webhook provisioned, a lifecycle step), and that must go out too.
+        """
         while True:
             if self.stream.closing and not self.stream.has_work():
-                return
-            delay = self.stream.due_in()
+                delay = math.inf
+            else:
+                delay = self.stream.due_in()
             if delay > 0:
                 with anyio.move_on_after(delay):
                     await self._wake.wait()
                 self._wake = anyio.Event()
                 continue
-            window = self.stream.close_window(MAX_EVENTS_PER_WINDOW)
+            window = self.stream.close_window(self.max_window_events)
             if window is not None:
                 await self.deliver(window)
 
+    def idle(self) -> bool:
+        """Nothing pending and nothing being sent."""
+        return not self.stream.has_work() and self.inflight == 0
+
     async def deliver(self, window: Window) -> None:
-        """Render one window and send all of its messages, in order."""
+        """Render one window and send all of its messages, in order; never raises."""
         self.inflight = len(window.events)
         try:
-            embeds = render_window(window)
-            files = await anyio.to_thread.run_sync(
-                build_attachments, window.channel, window.events, self.max_file_bytes
+            await self._deliver(window)
+        except Exception as exc:  # one bad window must not stop the channel
+            self._stats.undeliverable += self.inflight
+            log.error(
+                "channels.%s: could not deliver %d events: %s: %s",
+                self.name,
+                self.inflight,
+                type(exc).__name__,
+                str(exc)[:200],
             )
-            queue = deque(pack_messages(embeds, files))
-            while queue:
-                message = queue.popleft()
-                outcome = await self._send(message)
-                if isinstance(outcome, Rejected):
-                    replacement = self._repair(message, outcome)
-                    if replacement is None:
-                        self._give_up(message, outcome.reason)
-                    else:
-                        queue.extendleft(reversed(replacement))
-                    continue
-                self.inflight -= sum(len(f.events) for f in message.files)
-                self._stats.posted_events += sum(len(f.events) for f in message.files)
         finally:
+            # Whatever is not posted by now was given up and counted: free its memory.
+            self.stream.release(self.inflight)
             self.inflight = 0
+
+    async def _deliver(self, window: Window) -> None:
+        embeds = await anyio.to_thread.run_sync(render_window, window)
+        files = await anyio.to_thread.run_sync(
+            build_attachments, window.channel, window.events, self.max_file_bytes
+        )
+        queue = deque(pack_messages(embeds, files))
+        while queue:
+            message = queue.popleft()
+            outcome = await self._send(message)
+            if isinstance(outcome, Rejected):
+                replacement = await self._repair(message, outcome, window.dropped_before)
+                if replacement is None:
+                    self._give_up(message, outcome.reason)
+                else:
+                    queue.extendleft(reversed(replacement))
+                continue
+            posted = [e for f in message.files for e in f.events]
+            self.inflight -= len(posted)
+            self.stream.release(len(posted))
+            self._stats.posted_events += len(posted)
+            self._stats.delivered(self.name, posted)
 
     async def _send(self, message: OutgoingMessage) -> Delivered | Rejected | None:
         """Send until stored; ``None`` when shown in the terminal instead."""
@@ -203,7 +233,9 @@ class ChannelDelivery:
             self._emit(Lifecycle(action=action, channel=self.name, detail=f"webhook {webhook.id}"))
             return webhook
 
-    def _repair(self, message: OutgoingMessage, outcome: Rejected) -> list[OutgoingMessage] | None:
+    async def _repair(
+        self, message: OutgoingMessage, outcome: Rejected, dropped: int
+    ) -> list[OutgoingMessage] | None:
         """A smaller or simpler message for what Discord refused, or None when out of ideas."""
         log.warning("channels.%s: Discord refused a post: %s", self.name, outcome.reason)
         self._stats.failed_posts += 1
@@ -218,11 +250,11 @@ class ChannelDelivery:
             if len(events) < 2:
                 return None
             halves = [events[: len(events) // 2], events[len(events) // 2 :]]
-            files = [
-                a
-                for half in halves
-                for a in build_attachments(self.name, half, self.max_file_bytes)
-            ]
+            files = []
+            for half in halves:
+                files += await anyio.to_thread.run_sync(
+                    build_attachments, self.name, half, self.max_file_bytes
+                )
             return pack_messages(list(message.embeds), files)
         if message.embeds and not (
             len(message.embeds) == 1 and message.embeds[0].title == "⚠️ summary unavailable"
@@ -231,7 +263,9 @@ class ChannelDelivery:
                 title="⚠️ summary unavailable",
                 description="Discord refused this window's summary; "
                 "every event is in the attachment.",
-                fields=[Field("Reason", outcome.reason[:1000])],
+                fields=[Field("Reason", outcome.reason[:1000])]
+                + [Field("Dropped", f"⚠️ {dropped:,} events dropped before this window")]
+                * bool(dropped),
             )
             return [OutgoingMessage(embeds=[fallback], files=message.files)]
         if message.embeds and message.files:
@@ -242,6 +276,7 @@ class ChannelDelivery:
         lost = sum(len(f.events) for f in message.files)
         self._stats.undeliverable += lost
         self.inflight -= lost
+        self.stream.release(lost)
         log.error(
             "channels.%s: could not post %d events, Discord refused every form of the message: %s",
             self.name,

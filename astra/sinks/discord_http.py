@@ -130,8 +130,8 @@ class DiscordHttp:
         """POST one message through the webhook, after waiting out every known limit."""
         key = str(webhook.id)
         channel = self._channel_of.get(webhook.id, channel)
-        wait = self.limiter.wait_before(key, channel)
-        if wait > 0:
+        # Check again after every sleep: another channel may have taken the slot meanwhile.
+        while (wait := self.limiter.wait_before(key, channel)) > 0:
             await asyncio.sleep(wait)
         payload = _payload(message, self._username)
         headers = {"User-Agent": USER_AGENT}
@@ -161,8 +161,8 @@ class DiscordHttp:
                 return self._classify(key, channel, response.status, response.headers, body)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             # A timeout may still have posted: event ids in the attachment let readers dedupe.
-            reason = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}"
-            return RetryLater(f"network error: {reason}")
+            # Only the type: aiohttp's messages carry the URL, and with it the webhook token.
+            return RetryLater(f"network error: {type(exc).__name__}")
 
     def _classify(
         self, key: str, channel: str, status: int, headers: Mapping[str, str], body: bytes
@@ -184,7 +184,8 @@ class DiscordHttp:
         code, reason = _error_summary(status, body)
         if status in (401, 403, 404):
             return WebhookGone(status, reason)
-        if status in (400, 413):
+        if 400 <= status < 500 and status not in (408, 409):
+            # A client error is about this request: sending it unchanged would fail again.
             return Rejected(status, code, reason)
         return RetryLater(reason)
 
@@ -234,6 +235,8 @@ class DiscordHttp:
                 raise DiscordApiError(
                     f"{method} {path}: Discord unreachable ({type(exc).__name__})"
                 ) from None
+            except orjson.JSONDecodeError:
+                raise DiscordApiError(f"{method} {path}: answer is not JSON") from None
         raise DiscordApiError(f"{method} {path}: still rate limited after 5 tries")
 
     async def find_or_create_webhook(self, channel_id: int, name: str) -> tuple[WebhookRef, bool]:
@@ -243,8 +246,22 @@ class DiscordHttp:
         webhooks it created itself, so a same-named webhook without a token is not ours.
         """
         listed = await self._bot_call("GET", f"/channels/{channel_id}/webhooks")
-        for hook in listed or []:
-            if hook.get("name") == name and hook.get("token"):
-                return WebhookRef(int(hook["id"]), str(hook["token"])), False
+        for hook in listed if isinstance(listed, list) else []:
+            if isinstance(hook, dict) and hook.get("name") == name and hook.get("token"):
+                ref = _webhook_ref(hook)
+                if ref is not None:
+                    return ref, False
         created = await self._bot_call("POST", f"/channels/{channel_id}/webhooks", {"name": name})
-        return WebhookRef(int(created["id"]), str(created["token"])), True
+        ref = _webhook_ref(created)
+        if ref is None:
+            raise DiscordApiError(f"POST /channels/{channel_id}/webhooks: unexpected answer")
+        return ref, True
+
+
+def _webhook_ref(hook: Any) -> WebhookRef | None:
+    if not isinstance(hook, dict):
+        return None
+    try:
+        return WebhookRef(int(hook["id"]), str(hook["token"]))
+    except (KeyError, TypeError, ValueError):
+        return None

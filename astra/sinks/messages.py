@@ -63,7 +63,7 @@ class Embed(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     def is_empty(self) -> bool:
         """Discord refuses an embed with nothing in it."""
-        return not (self.title or self.description or self.fields or self.footer)
+        return not (self.title.strip() or self.description.strip() or self.fields or self.footer)
 
 
 class Attachment(msgspec.Struct, frozen=True):
@@ -142,20 +142,22 @@ def code_block(lines: list[str], limit: int = FIELD_VALUE_MAX) -> str:
 
 def fit_embed(embed: Embed) -> Embed | None:
     """Cut an embed to Discord's per-embed limits and to 6000 characters; None if empty."""
+    # Discord trims text before checking it: blank is empty, and empty is refused.
     fields = [
         Field(
-            cut(f.name, FIELD_NAME_MAX) or "\u200b",
-            cut(f.value, FIELD_VALUE_MAX) or "\u200b",
+            cut(f.name, FIELD_NAME_MAX) if f.name.strip() else _ZWSP,
+            cut(f.value, FIELD_VALUE_MAX) if f.value.strip() else _ZWSP,
             f.inline,
         )
         for f in embed.fields
     ]
+    footer = embed.footer.text if embed.footer is not None else ""
     fitted = msgspec.structs.replace(
         embed,
-        title=cut(embed.title, TITLE_MAX),
-        description=cut(embed.description, DESCRIPTION_MAX),
+        title=cut(embed.title, TITLE_MAX) if embed.title.strip() else "",
+        description=cut(embed.description, DESCRIPTION_MAX) if embed.description.strip() else "",
         fields=fields[:FIELDS_PER_EMBED],
-        footer=Footer(cut(embed.footer.text, FOOTER_MAX)) if embed.footer else None,
+        footer=Footer(cut(footer, FOOTER_MAX)) if footer.strip() else None,
         color=min(max(embed.color, 0), 0xFFFFFF),
     )
     omitted = len(embed.fields) - len(fitted.fields)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import re
 import sys
 from datetime import datetime
 from typing import TextIO
 
 from astra.sinks.messages import Embed, OutgoingMessage
+
+log = logging.getLogger("astra.preview")
 
 _TIMESTAMP = re.compile(r"<t:(\d+):([tTdDfFR])>")
 _ESCAPE = re.compile(r"\\([\\*_~`|>\[\]()#-])")
@@ -22,11 +25,17 @@ _STYLES = {
 }
 
 
+def _local_time(match: re.Match[str]) -> str:
+    try:
+        return datetime.fromtimestamp(int(match.group(1))).strftime(_STYLES[match.group(2)])
+    except (ValueError, OverflowError, OSError):
+        # Out of range: event text may hold anything; keep it as it was written.
+        return match.group(0)
+
+
 def plain(text: str) -> str:
     """Discord markup to terminal text: local times, no escapes, no bold markers."""
-    text = _TIMESTAMP.sub(
-        lambda m: datetime.fromtimestamp(int(m.group(1))).strftime(_STYLES[m.group(2)]), text
-    )
+    text = _TIMESTAMP.sub(_local_time, text)
     text = text.replace("\u200b", "").replace("**", "")
     return _ESCAPE.sub(r"\1", text).replace("```\n", "").replace("\n```", "\n").replace("```", "")
 
@@ -69,6 +78,8 @@ class Preview:
         try:
             stream.write(format_message(channel, message))
             stream.flush()
-        except (BrokenPipeError, ValueError):
-            # A closed stdout must not take the sidecar down.
-            pass
+        except (OSError, ValueError) as exc:
+            # A closed or broken stdout must not take the sidecar down (ValueError: closed file).
+            log.warning(
+                "preview of #%s not shown: stdout unusable (%s)", channel, type(exc).__name__
+            )

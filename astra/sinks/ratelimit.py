@@ -15,7 +15,9 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-CHANNEL_WINDOW_S = 60.0
+# Discord counts 30 messages a minute per channel from when they arrive; astra counts from
+# when they leave. A second of slack keeps a post that left at :59.9 out of the next minute.
+CHANNEL_WINDOW_S = 61.0
 
 
 @dataclass

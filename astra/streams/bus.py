@@ -16,9 +16,11 @@ from astra.streams.windows import ChannelStream, Occupancy
 class Bus:
     """Stamps, redacts and routes events into per-channel streams.
 
-    Memory is bounded by ``max_events`` across all channels: when full, the oldest
-    pending event (lowest sequence number, whichever channel holds it) is dropped and
-    counted on its channel, so the count can be posted once delivery resumes.
+    Memory is bounded by ``max_events`` across all channels, counting events pending in
+    windows and events of windows being delivered: when full, the oldest pending event
+    (lowest sequence number, whichever channel holds it) is dropped and counted on its
+    channel, so the count can be posted once delivery resumes. Events being delivered are
+    never dropped (a post must not change under its retries).
     """
 
     def __init__(
@@ -61,18 +63,20 @@ class Bus:
         stream = self.streams[self._router.channel_for(event)]
         stream.append(event, is_critical(event))
         self.published += 1
-        if self._occupancy.count > self._max_events:
-            self._drop_oldest()
+        while self._occupancy.count > self._max_events and self._drop_oldest():
+            pass
         for listener in self._listeners:
             listener(event)
         return event
 
-    def _drop_oldest(self) -> None:
+    def _drop_oldest(self) -> bool:
         oldest: ChannelStream | None = None
         for stream in self.streams.values():
             seq = stream.oldest_seq
             if seq is not None and (oldest is None or seq < (oldest.oldest_seq or 0)):
                 oldest = stream
-        if oldest is not None:
-            oldest.drop_oldest()
-            self.dropped += 1
+        if oldest is None:
+            return False
+        oldest.drop_oldest()
+        self.dropped += 1
+        return True

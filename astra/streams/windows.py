@@ -32,7 +32,7 @@ class Window(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Occupancy:
-    """Events held across all streams, kept as a running count (the bus's memory bound)."""
+    """Events held across all streams, pending or being delivered (the bus's memory bound)."""
 
     def __init__(self) -> None:
         self.count = 0
@@ -85,6 +85,9 @@ class ChannelStream:
             self._opened = self._wall_clock()
         self._pending.append(event)
         self.occupancy.count += 1
+        if self.closing:
+            # The worker may be idle waiting for shutdown to end: this one must go out too.
+            self.on_wake()
         if critical:
             due = self._clock() + self.critical_delay
             if self._urgent_at is None or due < self._urgent_at:
@@ -127,8 +130,8 @@ class ChannelStream:
         if not self.has_work():
             return None
         count = min(max_events, len(self._pending))
+        # Still counted in the occupancy until delivery calls ``release``.
         events = [self._pending.popleft() for _ in range(count)]
-        self.occupancy.count -= count
         wall_now = self._wall_clock()
         opened = self._opened if self._opened is not None else wall_now
         self._opened = wall_now if self._pending else None
@@ -144,6 +147,6 @@ class ChannelStream:
             dropped_before=dropped,
         )
 
-    def requeue_drop_count(self, dropped: int) -> None:
-        """Put back a drop count whose post failed, so the count is reported later."""
-        self.dropped_unreported += dropped
+    def release(self, count: int) -> None:
+        """Events of a closed window are posted (or given up): they no longer hold memory."""
+        self.occupancy.count -= count

@@ -12,8 +12,10 @@ import msgspec
 from astra.events import AnyEvent, decode_one, describe_validation_error
 
 # Kinds only astra itself emits: accepting them from the network would let anyone who can
-# reach the port forge the pipeline's own figures and configuration.
-RESERVED_KINDS = frozenset({"config", "pipeline", "health", "report", "performance"})
+# reach the port forge the pipeline's figures, raise alerts, or grow the collectors' state.
+RESERVED_KINDS = frozenset(
+    {"config", "pipeline", "health", "report", "performance", "system", "process", "file", "alert"}
+)
 
 
 class Rejection(msgspec.Struct, frozen=True):

@@ -22,6 +22,7 @@ from astra.sinks.messages import (
     Field,
     Footer,
     code_block,
+    escape_code,
     escape_text,
     pack_messages,
 )
@@ -73,6 +74,11 @@ def test_code_blocks_stay_closed_and_within_limit(lines: list[str], limit: int) 
     if block:
         assert block.startswith("```\n") and block.endswith("\n```")
         assert block.count("```") == 2
+
+
+@given(st.text(alphabet="`ab\n", max_size=60))
+def test_no_backtick_run_can_close_a_code_block_early(text: str) -> None:
+    assert "```" not in escape_code(text)
 
 
 def test_mentions_are_broken_and_markdown_escaped() -> None:

@@ -390,3 +390,30 @@ def test_formatting_helpers() -> None:
     assert fmt_ms(840) == "840 ms" and fmt_ms(1250) == "1.25 s"
     assert sparkline([0, 50, 100], 0, 100) == "▁▅█"
     assert sparkline([]) == "" and sparkline([3, 3]) == "▄▄"
+
+
+def test_report_uptime_table_stays_closed_beside_the_host_line() -> None:
+    """Many long process names: the code block is sized for what the host line leaves."""
+    processes = [
+        ProcessDay(
+            name=f"worker-{i:02d}-" + "x" * 45,
+            up_percent=99.9,
+            restarts=i,
+            peak_rss_bytes=(100 + i) * 2**20,
+        )
+        for i in range(11)
+    ]
+    report = Report(
+        ts=T0,
+        day="2026-09-21",
+        timezone="UTC",
+        start=T0 - 86400,
+        end=T0,
+        host_uptime_s=86400 * 40,
+        processes=processes,
+    )
+    embeds = render_window(window("diagnostics", [report]))
+    assert_within_limits(embeds)
+    uptime = next(f for e in embeds for f in e.fields if f.name == "Uptime")
+    assert uptime.value.startswith("host up ")
+    assert uptime.value.count("```") == 2 and uptime.value.endswith("```")

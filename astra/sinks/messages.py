@@ -91,6 +91,7 @@ class OutgoingMessage(msgspec.Struct, kw_only=True):
 _MARKDOWN = re.compile(r"([\\*_~`|>\[\]()#-])")
 _MENTION = re.compile(r"@(?=[^\s])|<(?=[@#&]|/)")
 _ZWSP = "\u200b"
+_BACKTICK_RUN = re.compile(r"`(?=`)")
 
 
 def escape_text(text: str) -> str:
@@ -105,7 +106,9 @@ def escape_code(text: str) -> str:
     Mentions are broken here too: Discord does not parse them in code blocks or embeds,
     but a reader copying the text elsewhere should not carry a live @everyone with it.
     """
-    text = text.replace("```", "`" + _ZWSP + "``")
+    # After every backtick that another follows: no run of three survives, however long
+    # the run (a plain replace of "```" leaves a fence behind in "````").
+    text = _BACKTICK_RUN.sub("`" + _ZWSP, text)
     return _MENTION.sub(lambda m: m.group(0) + _ZWSP, text)
 
 

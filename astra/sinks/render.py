@@ -777,7 +777,10 @@ def render_report(report: Report) -> list[Embed]:
             (p.name, f"{p.up_percent:.1f} %", fmt_int(p.restarts), fmt_bytes(p.peak_rss_bytes))
             for p in report.processes
         ]
-        up.append(code_block(table(process_rows, ("process", "up", "restarts", "peak rss"))))
+        # The block shares the field with the host line: size it for what is left.
+        room = FIELD_VALUE_MAX - sum(len(line) + 1 for line in up)
+        header = ("process", "up", "restarts", "peak rss")
+        up.append(code_block(table(process_rows, header), room))
     if up:
         fields.append(Field("Uptime", "\n".join(up)))
     peaks = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import signal
+import time
 from collections import Counter
 from typing import Any
 
@@ -500,3 +501,20 @@ def test_events_emitted_while_stopping_are_delivered_too(
     assert {"webhook_created"} <= {e["action"] for e in created}
     assert "not delivered" not in sidecar.stderr
     discord.assert_no_violations()
+
+
+def test_the_per_channel_budget_is_kept_without_any_header_saying_so(launch: Launch) -> None:
+    # Discord's per-channel webhook limit is not in the headers: astra keeps its own ledger.
+    with FakeDiscord(channel_limit=4, channel_window=60.0) as discord:
+        body, ids = webhook_channels(discord)
+        body = body.replace("[discord]\n", "[discord]\nchannel_posts_per_minute = 4\n")
+        sidecar = launch(body + "[flush]\ninterval = 0.1\n[shutdown]\ndeadline = 1\n")
+        for i in range(8):
+            sidecar.post({"kind": "metric", "name": "tick", "value": i, "id": f"k{i}"})
+            time.sleep(0.15)  # let each event have its own window if the budget allowed it
+        sidecar.wait_for(lambda: len(discord.messages(ids["performance"])) >= 4, timeout=20)
+        assert sidecar.stop() == 0
+        assert len(discord.messages(ids["performance"])) == 4
+        assert discord.channel_429s == 0
+        assert "events were not delivered" in sidecar.stderr
+        discord.assert_no_violations()

@@ -63,3 +63,15 @@ def test_cloudflare_ban_blocks_everything() -> None:
     limiter = RateLimiter(clock)
     limiter.block_everything(60)
     assert limiter.wait_before("any", "thing") == 60
+
+
+def test_two_names_for_one_channel_share_one_budget() -> None:
+    clock = Clock()
+    limiter = RateLimiter(clock, channel_per_minute=3)
+    limiter.sent("hook-a", "analytics")
+    limiter.sent("hook-b", "logs")
+    limiter.same_channel("analytics", "channel:1")
+    limiter.same_channel("logs", "channel:1")
+    limiter.sent("hook-a", "channel:1")
+    assert limiter.wait_before("hook-a", "channel:1") > 0
+    assert limiter.wait_before("hook-b", "logs") > 0

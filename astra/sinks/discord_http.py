@@ -174,8 +174,10 @@ class DiscordHttp:
                 try:
                     stored = orjson.loads(body)
                     message_id = str(stored.get("id", ""))
-                    if stored.get("channel_id"):
-                        self._channel_of[int(key)] = f"channel:{stored['channel_id']}"
+                    if stored.get("channel_id") and int(key) not in self._channel_of:
+                        real = f"channel:{stored['channel_id']}"
+                        self.limiter.same_channel(channel, real)
+                        self._channel_of[int(key)] = real
                 except (orjson.JSONDecodeError, AttributeError, ValueError):
                     message_id = ""
             return Delivered(message_id)

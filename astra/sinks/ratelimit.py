@@ -49,6 +49,10 @@ class SlidingBudget:
         """Count one use at ``now``."""
         self._sent.append(now)
 
+    def merge(self, other: SlidingBudget) -> None:
+        """Take in the uses another ledger recorded (the same budget seen under two names)."""
+        self._sent = deque(sorted([*self._sent, *other._sent]))
+
     def block_until(self, until: float, now: float) -> None:
         """Treat the budget as spent until ``until`` (after Discord said so with a 429)."""
         self._sent.clear()
@@ -78,6 +82,17 @@ class RateLimiter:
                 self._channel_per_minute, CHANNEL_WINDOW_S
             )
         return budget
+
+    def same_channel(self, known_as: str, real_key: str) -> None:
+        """``known_as`` turned out to be the real channel ``real_key``: share one ledger."""
+        old = self._channels.get(known_as)
+        new = self._channels.get(real_key)
+        if old is None or old is new:
+            self._channels.setdefault(known_as, self._channel(real_key))
+            return
+        if new is not None:
+            old.merge(new)
+        self._channels[real_key] = self._channels[known_as] = old
 
     def wait_before(self, webhook_key: str, channel_key: str) -> float:
         """Seconds to sleep before the next execute on this webhook and channel."""

@@ -2,9 +2,39 @@
 
 from __future__ import annotations
 
+import tomllib
+import zoneinfo
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from astra.config import ConfigError, parse
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def no_system_zones() -> Iterator[None]:
+    """zoneinfo as on a host without /usr/share/zoneinfo: only the tzdata package is left."""
+    saved = zoneinfo.TZPATH
+    zoneinfo.reset_tzpath(to=[])
+    try:
+        yield
+    finally:
+        zoneinfo.reset_tzpath(to=saved)
+
+
+def test_default_time_zone_resolves_without_a_system_zone_database(
+    no_system_zones: None,
+) -> None:
+    """tzdata is a dependency: Europe/Berlin (the report's default) resolves anywhere."""
+    dependencies = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))
+    names = [d.split(">")[0].split("=")[0].strip() for d in dependencies["project"]["dependencies"]]
+    assert "tzdata" in names
+    assert zoneinfo.ZoneInfo.no_cache("Europe/Berlin").key == "Europe/Berlin"
+    zoneinfo.ZoneInfo.clear_cache(only_keys=["Europe/Berlin"])
+    assert parse("", "config.toml", {}).collectors.report.timezone == "Europe/Berlin"
 
 
 def test_defaults_are_the_documented_ones() -> None:

@@ -131,7 +131,7 @@ def test_components_report_failing_collectors_and_stalled_channels() -> None:
         last_error="PermissionError: /srv",
         last_error_at=T0 - 10,
     )
-    fine = CollectorStatus(name="system", interval_s=120, runs=5, last_ok=T0 - 5)
+    fine = CollectorStatus(name="system", interval_s=120, runs=5, last_ok=T0 + 12 * 60 - 5)
     health, stats = make(
         clock,
         AlertBook(300, clock),
@@ -150,3 +150,27 @@ def test_components_report_failing_collectors_and_stalled_channels() -> None:
     assert by_name["channel performance"].status == "ok"
     assert event.score == 100 - 15 - 5
     assert any("webhook" in r for r in event.recommendations)
+
+
+def test_a_collector_without_a_good_run_for_three_intervals_is_stale() -> None:
+    """A run hung in the OS neither succeeds nor fails: after 3 intervals without a good run
+    the collector is a warning, and before its first run we count from astra's start."""
+    clock = Clock()
+    hung = CollectorStatus(name="system", interval_s=120, runs=4, last_ok=T0)
+    never = CollectorStatus(name="files", interval_s=300)
+    health, _ = make(clock, AlertBook(300, clock), collectors={"system": hung, "files": never})
+    clock.now = T0 + 360
+    by_name = {c.name: c for c in health.assess().components}
+    assert by_name["collector system"].status == "ok", "exactly 3 intervals is not yet stale"
+    assert by_name["collector files"].status == "ok"
+    clock.now = T0 + 361
+    event = health.assess()
+    by_name = {c.name: c for c in event.components}
+    stale = by_name["collector system"]
+    assert (stale.status, stale.last_ok) == ("warning", T0)
+    assert stale.detail == "stale: no successful run for 6 min (every 120 s)"
+    assert by_name["collector files"].status == "ok"
+    assert event.score == 95
+    assert any("may hang in the OS" in r for r in event.recommendations)
+    clock.now = T0 + 901
+    assert {c.name: c.status for c in health.assess().components}["collector files"] == "warning"

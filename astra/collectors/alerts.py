@@ -10,6 +10,9 @@ answers with the event to emit, if any:
 - a breach that comes back within the cooldown of the last notice (flapping) is held back
   until the cooldown has passed; if it clears before then, nothing is sent at all.
 
+Whoever asks decides when a condition can no longer be checked: the errors collector resolves
+a firing alert whose input stopped, with a "no data" message (``astra.collectors.errors``).
+
 Pure state on an injected clock: no I/O, testable without sleeping.
 """
 
@@ -47,6 +50,10 @@ class AlertBook:
         self.firing: dict[tuple[str, str], Firing] = {}
         self._last_sent: dict[tuple[str, str], float] = {}
         self.fired_total = 0
+
+    def now(self) -> float:
+        """The book's clock: what ``since`` and the cooldown are measured on."""
+        return self._clock()
 
     def update(
         self,

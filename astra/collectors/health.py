@@ -7,7 +7,8 @@ alert book, the collectors' runs, ingest and each channel's delivery.
 Scoring: 100, minus 30 / 20 / 10 for each critical / error / warning alert firing, minus
 5 for a resource (CPU, memory, a disk) at 80 % or more that is not yet alerting, minus 5
 for a component in warning and 15 for one in error, minus 10 if events were dropped in the
-last window; never below 0.
+last window; never below 0. A collector is in warning when its last run failed, or when it
+has not completed a run for three of its intervals (stale: hung, or the loop stalled).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ PRESSURE_PERCENT = 80.0
 ALERT_POINTS = {"warning": 10, "error": 20, "critical": 30}
 COMPONENT_POINTS = {"ok": 0, "off": 0, "warning": 5, "error": 15}
 MAX_REASONS = 10
+# A collector with no successful run for this many intervals is stale (hung, or stalled).
+STALE_INTERVALS = 3
 
 
 def human_bytes(n: float) -> str:
@@ -153,7 +156,7 @@ class HealthCollector:
 
     def _components(self) -> list[Component]:
         now = self._clock()
-        out = [self._collector(status) for status in self._collectors.values()]
+        out = [self._collector(status, now) for status in self._collectors.values()]
         snapshot = dict(self._probe())
         received = int(snapshot.get("received", 0))
         rejected = int(snapshot.get("rejected_http", 0)) + int(snapshot.get("malformed_udp", 0))
@@ -181,7 +184,7 @@ class HealthCollector:
                 out.append(Component(name=name, status="ok", detail=detail, last_ok=last))
         return out
 
-    def _collector(self, status: CollectorStatus) -> Component:
+    def _collector(self, status: CollectorStatus, now: float) -> Component:
         every = f"every {status.interval_s:g} s"
         name = f"collector {status.name}"
         failed_last = status.last_error_at is not None and (
@@ -192,6 +195,16 @@ class HealthCollector:
                 name=name,
                 status="warning",
                 detail=f"last run failed: {status.last_error}"[:300],
+                last_ok=status.last_ok,
+            )
+        # A run stuck in the OS (statvfs on a dead mount) neither succeeds nor fails: only
+        # the time since the last good run tells. Before the first, count from our start.
+        since = status.last_ok if status.last_ok is not None else self._started
+        if now - since > STALE_INTERVALS * status.interval_s:
+            return Component(
+                name=name,
+                status="warning",
+                detail=f"stale: no successful run for {human_duration(now - since)} ({every})",
                 last_ok=status.last_ok,
             )
         detail = f"{every} · {status.runs:,} runs" if status.runs else f"{every} · not run yet"
@@ -333,6 +346,11 @@ def _on_mount(path: str, mount: str, system: System | None) -> bool:
 
 
 def _component_advice(component: Component) -> str:
+    if component.name.startswith("collector") and component.detail.startswith("stale"):
+        return (
+            f"{component.name} is {component.detail}: a run may hang in the OS (a dead "
+            "network mount, an unresponsive /proc); check the host"
+        )
     if component.name.startswith("collector"):
         return f"{component.name} fails: {component.detail}; the logs channel has the traceback"
     if component.name.startswith("channel"):

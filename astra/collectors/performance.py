@@ -22,6 +22,8 @@ SLOW_COMMANDS = 5
 # Distinct command names tracked per window: bounds memory if names are unbounded.
 MAX_COMMAND_NAMES = 500
 MAX_LATENCY_SERIES = 50
+# The series the alert rules read: never crowded out by the cap on custom series.
+CORE_SERIES = frozenset({"gateway", "command"})
 
 Probe = Callable[[], Mapping[str, Any]]
 
@@ -54,19 +56,32 @@ class PerformanceCollector:
     def observe(self, event: Event) -> None:
         """Bus listener: count latency samples and commands."""
         if isinstance(event, Latency):
-            self._sample(self._latency, event.of, event.ms, MAX_LATENCY_SERIES)
+            self._sample(self._latency, event.of, event.ms, MAX_LATENCY_SERIES, exempt=CORE_SERIES)
         elif isinstance(event, Command):
             self._commands += 1
             self._failed += not event.ok
             if event.duration_ms is not None:
-                self._sample(self._latency, "command", event.duration_ms, MAX_LATENCY_SERIES)
+                self._sample(
+                    self._latency,
+                    "command",
+                    event.duration_ms,
+                    MAX_LATENCY_SERIES,
+                    exempt=CORE_SERIES,
+                )
                 self._sample(self._by_command, event.name, event.duration_ms, MAX_COMMAND_NAMES)
 
     @staticmethod
-    def _sample(series: dict[str, LogHistogram], key: str, value: float, cap: int) -> None:
+    def _sample(
+        series: dict[str, LogHistogram],
+        key: str,
+        value: float,
+        cap: int,
+        exempt: frozenset[str] = frozenset(),
+    ) -> None:
         histogram = series.get(key)
         if histogram is None:
-            if len(series) >= cap:
+            # The cap counts every series, so the core ones may go past it by their number.
+            if len(series) >= cap and key not in exempt:
                 return
             histogram = series[key] = LogHistogram()
         histogram.add(value)

@@ -2,38 +2,67 @@
 
 Each run reports CPU (percent of one core), RSS, threads, open file descriptors, sockets and
 uptime per process, and notices restarts (a new pid, or the same pid reused by another
-process). A watched process that disappears raises an alert; its return is a ``process``
-event with ``change = "returned"`` and the alert's resolution.
+process), a disappearance (``change = "gone"``, ``running = false``) and a return
+(``change = "returned"``). The alerts and notices those lead to (``process_down``, the
+restart notice) are decided by the errors collector from these events: this collector holds
+no shared state, so it runs in a worker thread (scanning command lines, reading pid files
+and sockets can be slow).
+
+A figure the OS refuses to show (another user's process, ``hidepid``) is reported as
+unknown: ``fds`` and ``connections`` as null, CPU, RSS and threads as 0, with one ``log``
+warning per process naming what could not be read.
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 import time
 from collections import deque
 from collections.abc import Callable
-from pathlib import Path
+from typing import TypeVar
 
 import msgspec
 import psutil
 
-from astra.collectors.alerts import AlertBook
 from astra.config import WatchProcess
-from astra.events import Event, Process
+from astra.events import Event, Log, Process
 
 TREND_POINTS = 15
 SELF_NAME = "astra"
+# A pid file holds a number and a newline; whatever is at the path, read no more than this.
+PID_FILE_MAX_BYTES = 256
+# Pids fit in 32 bits; longer digit runs are not pids (and would overflow psutil).
+MAX_PID_DIGITS = 10
+
+T = TypeVar("T")
 
 
 def read_pid_file(path: str) -> int | None:
-    """The pid written in a pid file, or None when it is missing or holds no pid."""
+    """The pid written in a pid file, or None when it is missing or holds no pid.
+
+    Reads at most ``PID_FILE_MAX_BYTES`` of a regular file: whatever the path points at (a
+    huge file, a FIFO with no writer, a device), the read is bounded and cannot block.
+    """
     try:
-        text = Path(path).read_text(encoding="ascii", errors="replace")[:64]
+        # Non-blocking, so opening a FIFO with no writer returns at once (POSIX only).
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError:
         return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        raw = os.read(fd, PID_FILE_MAX_BYTES)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+    text = raw.decode("ascii", errors="replace")
     token = text.strip().split()[0] if text.strip() else ""
-    return int(token) if token.isdigit() and int(token) > 0 else None
+    if not (token.isdigit() and len(token) <= MAX_PID_DIGITS):
+        return None
+    return int(token) or None
 
 
 def find_by_pattern(pattern: re.Pattern[str], exclude: int) -> psutil.Process | None:
@@ -48,19 +77,24 @@ def find_by_pattern(pattern: re.Pattern[str], exclude: int) -> psutil.Process | 
     return min(found, key=lambda item: item[0])[1] if found else None
 
 
+def locator(spec: WatchProcess) -> str:
+    """How a watched process is found, for messages: its pid file, pattern or pid."""
+    return spec.pid_file or spec.pattern or f"pid {spec.pid}"
+
+
 class _Target:
     """One watched process and what was last seen of it."""
 
-    def __init__(self, spec: WatchProcess, rss_limit_bytes: float) -> None:
+    def __init__(self, spec: WatchProcess) -> None:
         self.spec = spec
         self.name = spec.name
-        self.rss_limit_bytes = rss_limit_bytes
         self.pattern = re.compile(spec.pattern) if spec.pattern else None
         self.process: psutil.Process | None = None
         self.last_identity: tuple[int, float] | None = None  # (pid, create time)
         self.gone = False
         self.restarts = 0
         self.last_cpu: tuple[float, float] | None = None  # (cpu seconds, clock)
+        self.denied_noticed: tuple[int, float] | None = None  # identity last warned about
         self.rss_trend: deque[float] = deque(maxlen=TREND_POINTS)
 
     def locate(self) -> psutil.Process | None:
@@ -97,37 +131,44 @@ class ProcessCollector:
     def __init__(
         self,
         watch: list[WatchProcess],
-        alerts: AlertBook,
-        default_rss_limit_mib: float = 1024.0,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        self._alerts = alerts
         self._clock = clock
         self._wall_clock = wall_clock
         me = WatchProcess(name=SELF_NAME, pid=os.getpid())
-        self.targets = [
-            _Target(spec, (spec.rss_limit_mib or default_rss_limit_mib) * 1024 * 1024)
-            for spec in [me, *watch]
-        ]
+        self.targets = [_Target(spec) for spec in [me, *watch]]
 
     def collect(self) -> list[Event]:
         """Read every target; emit its figures, its disappearance or its return."""
         events: list[Event] = []
         for target in self.targets:
-            events.extend(self._read(target))
+            try:
+                events.extend(self._read(target))
+            except psutil.Error as exc:
+                # One unreadable target must not cost the others their reading.
+                events.append(
+                    Log(
+                        source="astra",
+                        ts=self._wall_clock(),
+                        level="warning",
+                        logger="astra.process",
+                        message=f"process {target.name} could not be read: {exc!r}"[:4000],
+                    )
+                )
         return events
 
     def _read(self, target: _Target) -> list[Event]:
         process = target.locate()
         identity = _identity(process) if process is not None else None
-        if identity is None:
-            return self._gone(target)
+        if process is None or identity is None:
+            return [self._gone(target)]
         if identity != target.last_identity:
             target.last_cpu = None  # another process: its CPU time starts from zero
-        reading = self._measure(target, process) if process is not None else None
-        if reading is None:
-            return self._gone(target)
+        measured = self._measure(target, process)
+        if measured is None:
+            return [self._gone(target)]
+        reading, denied = measured
         # A new pid, or the same pid now held by a newer process, is a restart.
         restarted = target.last_identity is not None and identity != target.last_identity
         if restarted:
@@ -137,75 +178,87 @@ class ProcessCollector:
         events: list[Event] = [
             msgspec.structs.replace(reading, change=change, restarts=target.restarts)
         ]
-        alert = self._alerts.update(
-            "process_down",
-            f"process:{target.name}",
-            False,
-            message=f"watched process {target.name} is running again (pid {reading.pid})",
-        )
-        if alert is not None:
-            events.append(alert)
+        if denied and target.denied_noticed != identity:
+            target.denied_noticed = identity
+            events.append(
+                Log(
+                    source="astra",
+                    ts=reading.ts,
+                    level="warning",
+                    logger="astra.process",
+                    message=(
+                        f"process {target.name} (pid {reading.pid}): access denied reading "
+                        f"{', '.join(denied)}; shown as unknown. Run astra as the same user "
+                        "as the process to see them."
+                    ),
+                )
+            )
         return events
 
-    def _gone(self, target: _Target) -> list[Event]:
+    def _gone(self, target: _Target) -> Process:
         first_notice = not target.gone
         target.gone, target.process, target.last_cpu = True, None, None
-        where = target.spec.pid_file or target.spec.pattern or f"pid {target.spec.pid}"
-        events: list[Event] = [
-            Process(
-                source="astra",
-                ts=self._wall_clock(),
-                name=target.name,
-                running=False,
-                pid=target.last_identity[0] if target.last_identity else None,
-                change="gone" if first_notice else "",
-                restarts=target.restarts,
-                rss_trend=list(target.rss_trend),
-            )
-        ]
-        alert = self._alerts.update(
-            "process_down",
-            f"process:{target.name}",
-            True,
-            severity="critical",
-            message=f"watched process {target.name} is not running ({where})",
+        return Process(
+            source="astra",
+            ts=self._wall_clock(),
+            name=target.name,
+            running=False,
+            pid=target.last_identity[0] if target.last_identity else None,
+            change="gone" if first_notice else "",
+            restarts=target.restarts,
+            rss_trend=list(target.rss_trend),
         )
-        if alert is not None:
-            events.append(alert)
-        return events
 
-    def _measure(self, target: _Target, process: psutil.Process) -> Process | None:
+    def _measure(
+        self, target: _Target, process: psutil.Process
+    ) -> tuple[Process, list[str]] | None:
+        """The process's figures and the names of those the OS refused; None if it is gone."""
         now = self._clock()
+        wall = self._wall_clock()
+        denied: list[str] = []
+
+        def readable(label: str, read: Callable[[], T], unknown: T) -> T:
+            # Denied is per figure: report what can be read rather than lose the target.
+            try:
+                return read()
+            except psutil.AccessDenied:
+                denied.append(label)
+                return unknown
+
         try:
             with process.oneshot():
-                times = process.cpu_times()
-                rss = process.memory_info().rss
-                threads = process.num_threads()
-                created = process.create_time()
+                times = readable("CPU", process.cpu_times, None)
+                rss = readable("RSS", lambda: int(process.memory_info().rss), 0)
+                threads = readable("threads", process.num_threads, 0)
+                created = readable("start time", process.create_time, None)
                 fds = _optional(process.num_fds) if hasattr(process, "num_fds") else None
                 connections = _optional(lambda: len(process.net_connections(kind="inet")))
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             return None
-        cpu_seconds = times.user + times.system
         cpu = 0.0
-        if target.last_cpu is not None and now > target.last_cpu[1]:
-            cpu = max(0.0, (cpu_seconds - target.last_cpu[0]) / (now - target.last_cpu[1]) * 100)
-        target.last_cpu = (cpu_seconds, now)
+        if times is not None:
+            cpu_seconds = times.user + times.system
+            if target.last_cpu is not None and now > target.last_cpu[1]:
+                cpu = (cpu_seconds - target.last_cpu[0]) / (now - target.last_cpu[1]) * 100
+            elif created is not None and wall > created:
+                # First sight of this process: its average since it started, not 0.
+                cpu = cpu_seconds / (wall - created) * 100
+            target.last_cpu = (cpu_seconds, now)
         target.rss_trend.append(float(rss))
-        wall = self._wall_clock()
-        return Process(
+        reading = Process(
             source="astra",
             ts=wall,
             name=target.name,
             pid=process.pid,
-            cpu_percent=round(cpu, 1),
+            cpu_percent=round(max(0.0, cpu), 1),
             rss_bytes=rss,
             threads=threads,
             fds=fds,
             connections=connections,
-            uptime_s=round(max(0.0, wall - created), 1),
+            uptime_s=round(max(0.0, wall - created), 1) if created is not None else 0.0,
             rss_trend=list(target.rss_trend),
         )
+        return reading, denied
 
 
 def _optional(read: Callable[[], int]) -> int | None:
@@ -219,5 +272,8 @@ def _optional(read: Callable[[], int]) -> int | None:
 def _identity(process: psutil.Process) -> tuple[int, float] | None:
     try:
         return process.pid, process.create_time()
+    except psutil.AccessDenied:
+        # Running but hidden: known by pid alone (a reused pid goes unnoticed).
+        return process.pid, 0.0
     except psutil.Error:
         return None

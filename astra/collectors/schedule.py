@@ -2,14 +2,20 @@
 
 A collector is a small object with a ``name`` and a ``collect()`` that returns the events of
 one run. The scheduler calls it every ``interval_s`` on a fixed cadence (a slow run does not
-push later runs back), in a worker thread when it blocks on the OS (psutil, ``stat``), and
-puts what it returns on the bus from the event loop. An exception becomes an ``error`` event
-(source ``astra``) and the schedule goes on.
+push later runs back) and puts what it returns on the bus from the event loop. Collectors
+added with ``in_thread=True`` run off the event loop, in a daemon thread: in the built-in
+suite (``astra.collectors.suite``) those are ``system``, ``process`` and ``files``, which
+block on the OS (psutil, ``stat``, ``statvfs``, scanning command lines); ``performance``,
+``errors``, ``health`` and ``report`` only read memory and run on the loop. A run stuck in
+the OS (``statvfs`` on a dead NFS mount) is abandoned on shutdown rather than waited for.
+An exception becomes an ``error`` event (source ``astra``) and the schedule goes on; so does
+a bus listener that raises while one event is emitted.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import traceback
 from collections.abc import Callable
@@ -94,12 +100,38 @@ class Scheduler:
         while True:
             await anyio.sleep(max(0.0, next_run - self._clock()))
             if entry.in_thread:
-                events = await anyio.to_thread.run_sync(self._guarded, entry.collector)
+                events = await self._in_thread(entry.collector)
             else:
                 events = self._guarded(entry.collector)
             self._publish(entry.collector, events)
             # Fixed cadence; after a stall (suspend, overload) start again from now.
             next_run = max(next_run + entry.interval_s, self._clock())
+
+    async def _in_thread(self, collector: Collector) -> list[Event] | BaseException:
+        """One run in a daemon thread, awaited so that cancelling does not wait for it.
+
+        ``abandon_on_cancel`` alone would let the task go, but anyio's worker threads are
+        not daemons: one stuck in ``statvfs`` would still hold up interpreter exit. So the
+        run gets its own daemon thread; the worker only waits for it and is released on
+        cancellation. The next run of the same collector starts only after this one ended.
+        """
+        outcome: list[list[Event] | BaseException] = []
+        finished = threading.Event()
+
+        def work() -> None:
+            try:
+                outcome.append(self._guarded(collector))
+            finally:
+                finished.set()
+
+        threading.Thread(target=work, name=f"astra-{collector.name}", daemon=True).start()
+        try:
+            await anyio.to_thread.run_sync(finished.wait, abandon_on_cancel=True)
+        finally:
+            finished.set()  # on cancellation: lets the waiting worker thread end now
+        if not outcome:
+            return RuntimeError(f"collector {collector.name} ended without a result")
+        return outcome[0]
 
     def _guarded(self, collector: Collector) -> list[Event] | BaseException:
         try:
@@ -117,17 +149,32 @@ class Scheduler:
                 status.runs += 1
                 status.failures += 1
                 status.last_error, status.last_error_at = detail, now
-            self._emit(
+            self._emit_guarded(
+                collector,
                 Error(
                     source="astra",
                     type=type(outcome).__name__,
                     message=f"collector {collector.name} failed: {outcome}"[:4000],
                     traceback="".join(traceback.format_exception(outcome))[-60000:],
-                )
+                ),
             )
             return
         if status is not None:
             status.runs += 1
             status.last_ok = now
         for event in outcome:
+            self._emit_guarded(collector, event)
+
+    def _emit_guarded(self, collector: Collector, event: Event) -> None:
+        # A bus listener that raises must cost one event, not the run's other events nor,
+        # by escaping the loop, every collector on the scheduler.
+        try:
             self._emit(event)
+        except Exception:
+            log.exception(
+                "emitting a %s event of collector %s failed", _kind(event), collector.name
+            )
+
+
+def _kind(event: Event) -> str:
+    return str(event.__struct_config__.tag)

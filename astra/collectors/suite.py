@@ -16,7 +16,7 @@ from astra.collectors.errors import ErrorsCollector
 from astra.collectors.files import FilesCollector, file_label
 from astra.collectors.health import HealthCollector
 from astra.collectors.performance import PerformanceCollector
-from astra.collectors.process import ProcessCollector
+from astra.collectors.process import ProcessCollector, locator
 from astra.collectors.report import CHECK_INTERVAL_S, DailyReportCollector
 from astra.collectors.schedule import Emit, Scheduler
 from astra.collectors.system import SystemCollector
@@ -48,10 +48,10 @@ class Collectors:
             # psutil and statvfs can block on a slow mount: off the event loop.
             self.scheduler.add(system, on.system.interval, in_thread=True)
         if on.process.enabled:
-            processes = ProcessCollector(
-                watch.process, self.alerts, config.alerts.process_rss_mib, clock, wall_clock
-            )
-            self.scheduler.add(processes, on.process.interval)
+            # Scanning command lines and reading pid files and sockets can block; it holds
+            # no shared state (process_down is decided by the errors collector).
+            processes = ProcessCollector(watch.process, clock, wall_clock)
+            self.scheduler.add(processes, on.process.interval, in_thread=True)
         if on.files.enabled and watch.file:
             self.scheduler.add(
                 FilesCollector(watch.file, clock, wall_clock), on.files.interval, in_thread=True
@@ -70,6 +70,14 @@ class Collectors:
                     for f in watch.file
                     if f.growth_limit_mib_per_day
                 },
+                process_locators={p.name: locator(p) for p in watch.process},
+                input_intervals={
+                    "system": on.system.interval,
+                    "process": on.process.interval,
+                    "files": on.files.interval,
+                    "performance": on.performance.interval,
+                },
+                clock=wall_clock,
             )
             bus.subscribe(checks.observe)
             self.scheduler.add(checks, on.errors.interval)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import psutil
@@ -50,19 +50,66 @@ class _Mount:
 
 
 def local_mounts(wanted: list[str]) -> list[_Mount]:
-    """The mounts to report: ``wanted`` ones, or each local disk partition once per device."""
+    """The mounts to report: ``wanted`` ones, or ``/`` and each local disk partition.
+
+    Automatic choice: ``/`` always comes first (in a container it is an overlay, which
+    psutil does not count as a disk partition), then one mount per further device. Mount
+    points that are not directories are skipped: a container's bind-mounted
+    ``/etc/resolv.conf`` or ``/etc/hosts`` sits on the host's disk and would otherwise
+    stand for it.
+    """
     partitions = psutil.disk_partitions(all=False)
     by_mount = {p.mountpoint: p.device for p in partitions}
     if wanted:
         return [_Mount(m, by_mount.get(m, "")) for m in wanted]
-    seen: set[str] = set()
-    mounts = []
+    root_device = by_mount.get("/") or _device_of("/")
+    mounts = [_Mount("/", root_device)]
+    seen = {root_device} if root_device else set()
     for part in partitions:
-        if part.device in seen or part.fstype in ("squashfs", "iso9660"):
+        if part.mountpoint == "/" or part.device in seen:
+            continue
+        if part.fstype in ("squashfs", "iso9660") or not os.path.isdir(part.mountpoint):
             continue
         seen.add(part.device)
         mounts.append(_Mount(part.mountpoint, part.device))
-    return mounts[:AUTO_MOUNTS_MAX] or [_Mount("/", "")]
+    return mounts[:AUTO_MOUNTS_MAX]
+
+
+def _device_of(mount: str) -> str:
+    # Virtual file systems too (overlay, tmpfs): "/" is reported whatever it is.
+    try:
+        partitions = psutil.disk_partitions(all=True)
+    except OSError:
+        return ""
+    return next((p.device for p in partitions if p.mountpoint == mount), "")
+
+
+def net_rates(before: Mapping[str, Any], after: Mapping[str, Any], elapsed: float) -> NetStat:
+    """Per-second network rates between two per-interface counter readings.
+
+    Only interfaces present in both readings count: one that appeared or went away (a VPN,
+    a container's veth) has no delta. An interface whose counter went backwards was reset
+    (re-created, driver reload) and contributes 0 rather than cancelling the others.
+    """
+    seconds = max(1e-6, elapsed)
+    common = [nic for nic in after if nic in before]
+
+    def rate(*fields: str) -> float:
+        total = 0.0
+        for field in fields:
+            for nic in common:
+                delta = float(getattr(after[nic], field)) - float(getattr(before[nic], field))
+                total += max(0.0, delta)
+        return round(total / seconds, 2)
+
+    return NetStat(
+        bytes_sent_per_s=rate("bytes_sent"),
+        bytes_recv_per_s=rate("bytes_recv"),
+        packets_sent_per_s=rate("packets_sent"),
+        packets_recv_per_s=rate("packets_recv"),
+        errors_per_s=rate("errin", "errout"),
+        drops_per_s=rate("dropin", "dropout"),
+    )
 
 
 class SystemCollector:
@@ -141,9 +188,9 @@ class SystemCollector:
             return {}
 
     @staticmethod
-    def _net() -> list[Any]:
+    def _net() -> dict[str, Any]:
         counters = psutil.net_io_counters(pernic=True) or {}
-        return [c for nic, c in counters.items() if not nic.startswith("lo")]
+        return {nic: c for nic, c in counters.items() if not nic.startswith("lo")}
 
     def _disk(self, mount: _Mount, disk_io: dict[str, Any], elapsed: float) -> DiskStat | None:
         try:
@@ -166,22 +213,7 @@ class SystemCollector:
             write_bytes_per_s=None if write is None else round(write, 1),
         )
 
-    def _net_rates(self, net: list[Any], elapsed: float) -> NetStat | None:
+    def _net_rates(self, net: dict[str, Any], elapsed: float) -> NetStat | None:
         if not net:
             return None
-
-        def rate(field: str) -> float:
-            delta = float(sum(getattr(c, field) for c in net)) - float(
-                sum(getattr(c, field) for c in self._last_net)
-            )
-            # Counters reset when an interface goes away: a negative delta is no traffic.
-            return round(max(0.0, delta / elapsed), 2)
-
-        return NetStat(
-            bytes_sent_per_s=rate("bytes_sent"),
-            bytes_recv_per_s=rate("bytes_recv"),
-            packets_sent_per_s=rate("packets_sent"),
-            packets_recv_per_s=rate("packets_recv"),
-            errors_per_s=round(rate("errin") + rate("errout"), 2),
-            drops_per_s=round(rate("dropin") + rate("dropout"), 2),
-        )
+        return net_rates(self._last_net, net, elapsed)

@@ -3,6 +3,8 @@
 For each run: the caller's cost per ``send()`` (ns/event, the bot's only cost), the events
 packed per datagram, and what a receiver in another process counted (so the figures
 include the flusher thread's work competing for the GIL, but not the receiver's).
+``send()`` encodes the event and decodes the encoding with the sidecar's own decoder (its
+validation): the two baseline lines show what each costs alone.
 
 Usage: python bench/bench_client.py [--events N]
 """
@@ -57,7 +59,7 @@ def message_event(i: int) -> events.Event:
         channel_id=1_300_000_000_000_000_000 + i % 400,
         author_id=1_400_000_000_000_000_000 + i % 5000,
         length=i % 300,
-        attachments=i % 3 == 0,
+        attachments=i % 3,
         source="bench-bot",
     )
 
@@ -133,7 +135,9 @@ def main() -> None:
         f"max_datagram {DEFAULT_MAX_DATAGRAM} B"
     )
     sample = message_event(1)
+    encoded = events.encode(sample)
     per_call("baseline: events.encode(message)", n, lambda i: events.encode(sample))
+    per_call("baseline: events.decode_one(message)", n, lambda i: events.decode_one(encoded))
     run("message, queue holds the burst", n, message_event, max_queue=n)
     run("command, queue holds the burst", n, command_event, max_queue=n)
     run(f"message, default max_queue {DEFAULT_MAX_QUEUE:,}", n, message_event, DEFAULT_MAX_QUEUE)
@@ -149,15 +153,21 @@ def main() -> None:
     process = multiprocessing.Process(target=receive, args=(child,), daemon=True)
     process.start()
     port = parent.recv()
-    with Telemetry(f"udp://127.0.0.1:{port}", source="bench-bot", max_queue=n) as client:
+    with Telemetry(f"udp://127.0.0.1:{port}", source="bench-bot", max_queue=2 * n) as client:
         per_call("helper: telemetry.metric(name, v)", n, lambda i: client.metric("bench", i))
+        tags = {"shard": 3, "queue": "default"}
+        per_call(
+            "helper: metric(name, v, tags=2 tags)",
+            n,
+            lambda i: client.metric("bench", i, tags=tags),
+        )
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.sendto(STOP, ("127.0.0.1", port))
     received, datagrams, _ = parent.recv()
     process.join()
     print(
         f"{'':<34} metrics: {client.stats.sent:,} sent, {received:,} received "
-        f"in {datagrams:,} datagrams"
+        f"in {datagrams:,} datagrams, {client.stats.dropped:,} dropped"
     )
 
 

@@ -214,3 +214,45 @@ def test_a_handler_without_a_client_uses_the_environment_and_closes_its_own(
     assert handler.telemetry.closed
     [log] = receiver.wait_for(lambda e: isinstance(e, events.Log))
     assert log.source == "env-handler"
+
+
+def test_a_second_handler_to_the_same_sidecar_does_not_duplicate_records(
+    handler: TelemetryHandler, telemetry: Telemetry, receiver: UdpReceiver
+) -> None:
+    """The extension's handler and one the operator added: each record is sent once."""
+    second = TelemetryHandler(Telemetry(receiver.address, source="operator"))
+    bot_logger = logging.getLogger("bot.twice")
+    bot_logger.addHandler(second)  # below the root: it sees the record first
+    try:
+        bot_logger.warning("once")
+        logging.getLogger("bot.other").warning("also once")
+    finally:
+        bot_logger.removeHandler(second)
+        second.telemetry.close()
+    assert telemetry.flush()
+
+    received = receiver.events
+    assert sorted((e.message, e.source) for e in received if isinstance(e, events.Log)) == [
+        ("also once", "log-test"),
+        ("once", "operator"),
+    ]
+
+
+def test_handlers_to_different_sidecars_each_get_the_record(
+    handler: TelemetryHandler, telemetry: Telemetry, receiver: UdpReceiver
+) -> None:
+    """Only the same address counts as a duplicate: a second sidecar still gets its copy."""
+    with UdpReceiver() as other_receiver:
+        other = TelemetryHandler(Telemetry(other_receiver.address, source="other"))
+        logging.getLogger().addHandler(other)
+        try:
+            logging.getLogger("bot").warning("to both")
+        finally:
+            logging.getLogger().removeHandler(other)
+            other.telemetry.close()
+        [copy] = other_receiver.wait_for(lambda e: True)
+    [log] = receiver.wait_for(lambda e: True)
+
+    assert isinstance(copy, events.Log)
+    assert isinstance(log, events.Log)
+    assert copy.message == log.message == "to both"

@@ -781,3 +781,206 @@ async def test_a_bad_configuration_disables_telemetry_not_the_bot(
 
     assert any("telemetry disabled" in r.getMessage() for r in caplog.records)
     assert receiver.events == []
+
+
+# --- privacy: what the user typed stays local without the content opt-in ------------------
+
+
+class CountConverter(commands.Converter[int]):
+    """A custom converter: its ValueError quotes the argument (wrapped in ConversionError)."""
+
+    async def convert(self, ctx: commands.Context[Any], argument: str) -> int:
+        if not argument.isdigit():
+            raise ValueError(f"not a count: {argument}")
+        return int(argument)
+
+
+def add_input_commands(bot: commands.Bot) -> None:
+    """Commands whose argument errors quote the user's input."""
+
+    @bot.command()
+    async def greet(ctx: commands.Context[Any], channel: discord.TextChannel) -> None:
+        """A converter error: 'Channel "…" not found.'"""
+
+    @bot.command()
+    async def count(
+        ctx: commands.Context[Any], n: int = commands.parameter(converter=CountConverter)
+    ) -> None:
+        """A custom converter's ValueError, wrapped in ConversionError."""
+
+
+@pytest.mark.parametrize("capture_content", [False, True], ids=["default", "opted in"])
+async def test_argument_errors_do_not_leak_what_the_user_typed(
+    receiver: UdpReceiver, caplog: pytest.LogCaptureFixture, capture_content: bool
+) -> None:
+    """Bad arguments and unknown commands: only the error class, unless content is opted in."""
+    options = Options(address=receiver.address, capture_content=capture_content)
+    async with running_bot(
+        receiver.address, Calls(), configure=add_input_commands, options=options
+    ) as bot:
+        state = bot._connection
+        state.parse_message_create(message_payload(1, '!greet "my private diary entry"'))
+        state.parse_message_create(message_payload(2, "!count my-secret-number"))
+        state.parse_message_create(message_payload(3, "!mysecretword"))
+        await receiver.wait_for_async(lambda e: isinstance(e, events.Command), count=2)
+        await eventually(lambda: any("command None" in r.getMessage() for r in caplog.records))
+        await flushed(bot)
+        received = receiver.events
+
+    [greet] = commands_named(received, "greet")
+    [count] = commands_named(received, "count")
+    assert (greet.ok, greet.error_type) == (False, "ChannelNotFound")
+    assert (count.ok, count.error_type) == (False, "ValueError")
+    assert [e for e in received if isinstance(e, events.Error | events.Log)] == []
+    if capture_content:
+        assert greet.error == 'Channel "my private diary entry" not found.'
+        assert count.error == "not a count: my-secret-number"
+        assert count.traceback is not None
+    else:
+        assert (greet.error, greet.traceback, count.error, count.traceback) == (None,) * 4
+        wire = events.encode_lines(received).decode()
+        for typed in ("diary", "my-secret-number", "mysecretword"):
+            assert typed not in wire
+    # An unknown command is not reported, with or without the opt-in (the message is).
+    reports = events.encode_lines([e for e in received if not isinstance(e, events.Message)])
+    assert b"mysecretword" not in reports
+
+
+async def test_a_typo_after_the_prefix_sends_no_error_or_log_event(
+    receiver: UdpReceiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """discord.py's default handler logs CommandNotFound at ERROR: astra does not forward it."""
+    async with running_bot(receiver.address, Calls()) as bot:
+        bot._connection.parse_message_create(message_payload(1, "!pnig"))
+        bot._connection.parse_message_create(message_payload(2, "!ping"))
+        await eventually(lambda: any("command None" in r.getMessage() for r in caplog.records))
+        await receiver.wait_for_async(lambda e: isinstance(e, events.Command))
+        await flushed(bot)
+        received = receiver.events
+
+    assert [c.name for c in received if isinstance(c, events.Command)] == ["ping"]
+    assert [e for e in received if isinstance(e, events.Error | events.Log)] == []
+
+
+@pytest.mark.parametrize("capture_content", [False, True], ids=["default", "opted in"])
+async def test_debug_logging_keeps_discord_payloads_local(
+    receiver: UdpReceiver, caplog: pytest.LogCaptureFixture, capture_content: bool
+) -> None:
+    """log_level=DEBUG forwards the bot's debug records, not discord.py's gateway/http ones."""
+    caplog.set_level(logging.DEBUG)
+    options = Options(address=receiver.address, log_level="DEBUG", capture_content=capture_content)
+    async with running_bot(receiver.address, Calls(), options=options) as bot:
+        payload = {"t": "MESSAGE_CREATE", "d": {"content": "secret text"}}
+        logging.getLogger("discord.gateway").debug("WebSocket Event: %s", payload)
+        logging.getLogger("discord.http").debug("POST /messages with %s", "secret body")
+        logging.getLogger("discord.client").info("logging in")
+        logging.getLogger("bot.mine").debug("the bot's own debug")
+        await flushed(bot)
+        received = receiver.events
+
+    messages = [e.message for e in received if isinstance(e, events.Log)]
+    assert "logging in" in messages
+    assert "the bot's own debug" in messages
+    assert any("secret" in m for m in messages) is capture_content
+
+
+# --- chained handlers ---------------------------------------------------------------------
+
+
+async def test_a_handler_chained_after_astra_reports_once_and_unloading_stops_it(
+    receiver: UdpReceiver,
+) -> None:
+    """Another extension wraps astra's wrappers; connect wraps again: one report per error.
+
+    After unload, astra's wrappers inside the other extension's chain only pass through.
+    """
+    calls = Calls()
+    shared = Telemetry(receiver.address, source="shared")
+
+    def configure(bot: commands.Bot) -> None:
+        async def broken(member: discord.Member) -> None:
+            raise LookupError("listener broke")
+
+        bot.add_listener(broken, "on_member_join")
+
+    options = Options(telemetry=shared, latency_interval_s=0)
+    try:
+        async with running_bot(
+            receiver.address, calls, configure=configure, options=options
+        ) as bot:
+            astra_on_error = bot.on_error
+            astra_on_command_error = bot.on_command_error
+
+            async def other_on_error(event_method: str, /, *args: Any, **kwargs: Any) -> None:
+                calls.record("other.on_error")
+                await astra_on_error(event_method, *args, **kwargs)
+
+            async def other_on_command_error(
+                ctx: commands.Context[Any], error: commands.CommandError, /
+            ) -> None:
+                calls.record("other.on_command_error")
+                await astra_on_command_error(ctx, error)
+
+            bot.on_error = other_on_error  # type: ignore[method-assign]
+            bot.on_command_error = other_on_command_error  # type: ignore[method-assign]
+            bot.dispatch("connect")  # astra wraps the chain again
+            await receiver.wait_for_async(lambda e: isinstance(e, events.Lifecycle))
+            state = bot._connection
+            state.parse_guild_member_add(member_add_payload(OTHER_ID, "bob"))
+            state.parse_message_create(message_payload(1, "!boom"))
+            await calls.wait_for("other.on_error")
+            await calls.wait_for("other.on_command_error")
+            await flushed(bot)
+            before_unload = receiver.events
+
+            await bot.unload_extension(EXTENSION)
+            state.parse_guild_member_add(member_add_payload(OTHER_ID + 1, "carol"))
+            state.parse_message_create(message_payload(2, "!boom"))
+            await calls.wait_for("other.on_error", count=2)
+            await calls.wait_for("other.on_command_error", count=2)
+            assert await asyncio.to_thread(shared.flush)
+            after_unload = receiver.events[len(before_unload) :]
+    finally:
+        shared.close()
+
+    assert len([e for e in before_unload if isinstance(e, events.Error)]) == 1
+    assert len(commands_named(before_unload, "boom")) == 1
+    assert after_unload == []
+    assert shared.stats.internal_errors == 0
+
+
+async def test_a_wrapper_left_in_another_chain_passes_through_after_unload(
+    receiver: UdpReceiver,
+) -> None:
+    """Unloaded while another extension's handler wraps astra's: nothing is sent any more."""
+    calls = Calls()
+    shared = Telemetry(receiver.address, source="shared")
+
+    def configure(bot: commands.Bot) -> None:
+        async def broken(member: discord.Member) -> None:
+            raise LookupError("listener broke")
+
+        bot.add_listener(broken, "on_member_join")
+
+    options = Options(telemetry=shared, latency_interval_s=0, log_level="off")
+    try:
+        async with running_bot(
+            receiver.address, calls, configure=configure, options=options
+        ) as bot:
+            astra_on_error = bot.on_error
+
+            async def other_on_error(event_method: str, /, *args: Any, **kwargs: Any) -> None:
+                calls.record("other.on_error")
+                await astra_on_error(event_method, *args, **kwargs)
+
+            bot.on_error = other_on_error  # type: ignore[method-assign]
+            await bot.unload_extension(EXTENSION)
+            assert vars(bot)["on_error"] is other_on_error  # theirs: left alone
+            bot._connection.parse_guild_member_add(member_add_payload(OTHER_ID, "bob"))
+            await calls.wait_for("other.on_error")
+            assert await asyncio.to_thread(shared.flush)
+    finally:
+        shared.close()
+
+    assert [e for e in receiver.events if isinstance(e, events.Error)] == []
+    assert shared.stats.sent == len(receiver.events)

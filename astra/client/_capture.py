@@ -8,6 +8,7 @@ the same objects however often the extension is loaded, unloaded and imported.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import math
@@ -32,6 +33,7 @@ from astra.client._errors import (
     format_traceback,
     mark_reported,
     type_name,
+    was_reported,
 )
 from astra.client._telemetry import Telemetry
 from astra.client.logging import TelemetryHandler
@@ -49,7 +51,19 @@ P = ParamSpec("P")
 
 _TIMING_ATTR: Final = "_astra_timing"  # on a commands.Context: [started, finished]
 _STARTED_KEY: Final = "astra.started"  # in Interaction.extras
+_COMMAND_MARK: Final = "__astra_command_reported__"  # on an exception: its command was sent
 _MISSING: Final = object()
+
+# Errors whose text (and traceback) quotes what the user typed: 'Channel "my private diary
+# entry" not found.', 'Command "secretword" is not found', a custom converter's own error
+# (ConversionError), the value a slash-command transformer could not convert. Without the
+# content opt-in only their class is sent.
+_USER_INPUT_ERRORS: Final = (
+    commands.UserInputError,
+    commands.CommandNotFound,
+    commands.ConversionError,
+    app_commands.TransformerError,
+)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +152,21 @@ def _log_level(options: Options) -> int | None:
     return known[level.upper()]
 
 
+class _Switch:
+    """Whether a wrapper still does astra's part; once off, it only calls what it wraps.
+
+    A wrapper cannot always be removed: when another extension wrapped astra's wrapper, it
+    holds a reference to it. Switching it off on ``uninstall`` (and when ``ensure`` wraps
+    anew on top of such a chain) makes the stale wrapper a plain pass-through, so an unloaded
+    astra sends nothing and a re-wrapped chain reports each error once.
+    """
+
+    __slots__ = ("on",)
+
+    def __init__(self) -> None:
+        self.on = True
+
+
 class _Chain:
     """Wraps ``owner.<name>`` with a function that adds to it and then calls the original.
 
@@ -145,16 +174,22 @@ class _Chain:
     the previous instance attribute, if any, is put back on ``uninstall``.
     """
 
-    def __init__(self, owner: object, name: str, factory: Callable[[AsyncFunc], AsyncFunc]) -> None:
+    def __init__(
+        self, owner: object, name: str, factory: Callable[[AsyncFunc, _Switch], AsyncFunc]
+    ) -> None:
         self._owner = owner
         self._name = name
         self._factory = factory
         self._wrapper: AsyncFunc | None = None
+        self._switch: _Switch | None = None
         self._saved: object = _MISSING
 
     def install(self) -> None:
+        if self._switch is not None:
+            self._switch.on = False  # a previous wrapper may still be in the chain below
         self._saved = vars(self._owner).get(self._name, _MISSING)
-        self._wrapper = self._factory(getattr(self._owner, self._name))
+        self._switch = _Switch()
+        self._wrapper = self._factory(getattr(self._owner, self._name), self._switch)
         setattr(self._owner, self._name, self._wrapper)
 
     def ensure(self) -> None:
@@ -163,7 +198,11 @@ class _Chain:
             self.install()
 
     def uninstall(self) -> None:
+        if self._switch is not None:
+            self._switch.on = False  # wherever the wrapper still is, it only passes through
+            self._switch = None
         if self._wrapper is None or vars(self._owner).get(self._name) is not self._wrapper:
+            self._wrapper = None
             return  # never installed, or the bot replaced it since: leave theirs alone
         if self._saved is _MISSING:
             delattr(self._owner, self._name)
@@ -200,6 +239,50 @@ def _unwrap(error: BaseException) -> BaseException:
 def _is_library_error(error: BaseException) -> bool:
     """Check failures, bad arguments, cooldowns…: raised by discord.py, no useful traceback."""
     return isinstance(error, commands.CommandError | app_commands.AppCommandError)
+
+
+def _quotes_user_input(error: BaseException) -> bool:
+    """True when ``error``, or an exception it wraps, may quote what the user typed.
+
+    The whole ``original`` chain counts: the error of a hybrid command run as a slash
+    command wraps the ``TransformerError`` that quotes the value.
+    """
+    for _ in range(4):
+        if isinstance(error, _USER_INPUT_ERRORS):
+            return True
+        inner = getattr(error, "original", None)
+        if not isinstance(inner, BaseException):
+            return False
+        error = inner
+    return False
+
+
+def _mark_command_reported(*excs: BaseException | None) -> None:
+    for exc in excs:
+        if exc is not None:
+            with contextlib.suppress(AttributeError, TypeError):
+                setattr(exc, _COMMAND_MARK, True)
+
+
+def _command_reported(exc: BaseException) -> bool:
+    """True when a ``command`` event was already sent for ``exc`` (a wrapper deeper in a
+    chain of wrappers, or the other of two error paths, got there first)."""
+    return bool(getattr(exc, _COMMAND_MARK, False))
+
+
+class _DiscordDebugFilter(logging.Filter):
+    """Keeps discord.py's own debug records away from the handler.
+
+    ``discord.gateway`` logs every gateway payload at DEBUG (``MESSAGE_CREATE`` with the
+    message text) and ``discord.http`` every request body: without the content opt-in they
+    must not leave the process, whatever ``log_level`` says.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        return not (
+            record.levelno < logging.INFO and (name == "discord" or name.startswith("discord."))
+        )
 
 
 def _app_command_type(command: object) -> CommandType:
@@ -282,6 +365,8 @@ class _Capture:
             chain.install()
         if self._log_level is not None:
             self._handler = TelemetryHandler(self.telemetry, self._log_level)
+            if not self._capture_content:
+                self._handler.addFilter(_DiscordDebugFilter())
             logging.getLogger().addHandler(self._handler)
         if self._latency_interval_s > 0:
             self._latency_task = asyncio.get_running_loop().create_task(
@@ -317,30 +402,38 @@ class _Capture:
 
     # --- chained handlers --------------------------------------------------------------
 
-    def _wrap_on_error(self, original: AsyncFunc) -> AsyncFunc:
+    # Each wrapper does astra's part only while its switch is on, and skips an exception
+    # already reported: another astra wrapper deeper in a chain may have sent it already.
+
+    def _wrap_on_error(self, original: AsyncFunc, switch: _Switch) -> AsyncFunc:
         async def on_error(event_method: str, /, *args: Any, **kwargs: Any) -> None:
-            try:
-                self._report_event_error(event_method, sys.exc_info()[1])
-            except Exception as exc:
-                self.internal_error(exc)
+            if switch.on:
+                try:
+                    self._report_event_error(event_method, sys.exc_info()[1])
+                except Exception as exc:
+                    self.internal_error(exc)
             await original(event_method, *args, **kwargs)
 
         return on_error
 
-    def _wrap_on_command_error(self, original: AsyncFunc) -> AsyncFunc:
+    def _wrap_on_command_error(self, original: AsyncFunc, switch: _Switch) -> AsyncFunc:
         async def on_command_error(ctx: commands.Context[Any], error: Exception, /) -> None:
-            try:
-                self._report_command_error(ctx, error)
-            except Exception as exc:
-                self.internal_error(exc)
+            if switch.on:
+                try:
+                    self._report_command_error(ctx, error)
+                except Exception as exc:
+                    self.internal_error(exc)
             await original(ctx, error)
 
         return on_command_error
 
-    def _wrap_invoke(self, original: AsyncFunc) -> AsyncFunc:
+    def _wrap_invoke(self, original: AsyncFunc, switch: _Switch) -> AsyncFunc:
         # The on_command event runs as a separate task, possibly after a command without
         # awaits has already finished: timing at invoke itself is the only exact start.
         async def invoke(ctx: commands.Context[Any], /) -> None:
+            if not switch.on:
+                await original(ctx)
+                return
             timing = [time.perf_counter(), 0.0]
             try:
                 setattr(ctx, _TIMING_ATTR, timing)
@@ -353,26 +446,28 @@ class _Capture:
 
         return invoke
 
-    def _wrap_tree_on_error(self, original: AsyncFunc) -> AsyncFunc:
+    def _wrap_tree_on_error(self, original: AsyncFunc, switch: _Switch) -> AsyncFunc:
         async def on_error(
             interaction: discord.Interaction[Any], error: app_commands.AppCommandError, /
         ) -> None:
-            try:
-                self._report_app_command_error(interaction, error)
-            except Exception as exc:
-                self.internal_error(exc)
+            if switch.on:
+                try:
+                    self._report_app_command_error(interaction, error)
+                except Exception as exc:
+                    self.internal_error(exc)
             await original(interaction, error)
 
         return on_error
 
-    def _wrap_interaction_check(self, original: AsyncFunc) -> AsyncFunc:
+    def _wrap_interaction_check(self, original: AsyncFunc, switch: _Switch) -> AsyncFunc:
         # Called by the tree right before it runs an app command (on_interaction comes
         # later, as its own task): the exact start of the command.
         async def interaction_check(interaction: discord.Interaction[Any], /) -> bool:
-            try:
-                interaction.extras[_STARTED_KEY] = time.perf_counter()
-            except Exception as exc:
-                self.internal_error(exc)
+            if switch.on:
+                try:
+                    interaction.extras[_STARTED_KEY] = time.perf_counter()
+                except Exception as exc:
+                    self.internal_error(exc)
             return bool(await original(interaction))
 
         return interaction_check
@@ -393,16 +488,20 @@ class _Capture:
         original = _unwrap(error) if error is not None else None
         if error is not None:
             mark_reported(error, original)
+            _mark_command_reported(error, original)
+        # Without the content opt-in, an error quoting the user's input is sent as its
+        # class only: no message, no traceback (whose last line repeats the message).
+        private = error is not None and not self._capture_content and _quotes_user_input(error)
         return events.Command(
             name=clip(name, NAME_CHARS) or "unknown",
             ok=error is None,
             command_type=command_type,
             duration_ms=duration_ms,
-            error=describe(original) if original is not None else None,
+            error=describe(original) if original is not None and not private else None,
             error_type=type_name(original) if original is not None else None,
             traceback=(
                 format_traceback(original)
-                if original is not None and not _is_library_error(original)
+                if original is not None and not private and not _is_library_error(original)
                 else None
             ),
             guild_id=guild_id,
@@ -416,7 +515,11 @@ class _Capture:
     ) -> events.Command | None:
         command = ctx.command
         if command is None:
-            return None  # CommandNotFound: a typo after the prefix is not a command
+            # CommandNotFound: a typo after the prefix is not a command. Marked, so that the
+            # logging handler does not send discord.py's "Ignoring exception" record for it
+            # either (whose text would quote the typed word).
+            mark_reported(error)
+            return None
         interaction = ctx.interaction
         if interaction is not None:
             # A hybrid command invoked as a slash command.
@@ -462,6 +565,8 @@ class _Capture:
             self._send(event)
 
     def _report_command_error(self, ctx: commands.Context[Any], error: Exception) -> None:
+        if _command_reported(error):
+            return
         event = self._prefix_command(ctx, error)
         if event is not None:
             self._send(event)
@@ -477,11 +582,15 @@ class _Capture:
     def _report_app_command_error(
         self, interaction: discord.Interaction[Any], error: app_commands.AppCommandError
     ) -> None:
+        if _command_reported(error):
+            return
         self._send(self._app_command(interaction, interaction.command, error))
 
     def _report_event_error(self, event_method: str, exc: BaseException | None) -> None:
         if exc is None:
             return  # on_error called by hand, outside an except block: nothing to report
+        if was_reported(exc):
+            return  # by a wrapper deeper in the chain, or logged before it was re-raised
         mark_reported(exc)
         self._send(
             events.Error(

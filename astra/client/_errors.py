@@ -13,10 +13,18 @@ import traceback
 # The schema's limits (astra.events): Text is 4000 characters, LongText 65536, names 200.
 TEXT_CHARS = 4000
 NAME_CHARS = 200
-# Tracebacks and log messages stay well under LongText (65536) so that one event still
-# fits in a single datagram (65507 bytes) after JSON escaping.
+# Tracebacks and log messages are clipped to well under LongText (65536 characters). These
+# are characters, and a datagram is bytes: 16,000 emoji are 64 KB of UTF-8, and a control
+# character is escaped to six bytes. So this bound alone does not make an event fit in a
+# datagram (65507 bytes); ``Telemetry.send`` cuts the text further when the encoded event
+# is still too large (``shrink_text``).
 TRACEBACK_CHARS = 16_000
 LONG_TEXT_CHARS = 16_000
+# Metric tags (astra.events.Tags): at most 64, keys up to 100 characters, string values
+# up to 1000.
+MAX_TAGS = 64
+TAG_KEY_CHARS = 100
+TAG_VALUE_CHARS = 1000
 
 _MARK = "__astra_reported__"
 
@@ -33,6 +41,8 @@ def clip_tail(text: str, limit: int) -> str:
     if len(text) <= limit:
         return text
     marker = f"… {len(text) - limit} characters cut …\n"
+    if len(marker) >= limit:
+        return text[len(text) - limit :]
     return marker + text[len(text) - limit + len(marker) :]
 
 

@@ -3,14 +3,21 @@
 One daemon thread per ``Telemetry``. It wakes every flush interval, or when the caller
 signals that enough events wait, hands everything queued to the transport in one go, and
 turns the transport's report into counters and (rate-limited) warnings.
+
+Every flusher is tracked (weakly) for two process-wide hooks: at interpreter exit, each one
+still running sends what is queued (waiting at most its timeout); in a forked child, each
+one gets fresh locks and a new thread, since the child inherits none of the parent's threads.
 """
 
 from __future__ import annotations
 
+import atexit
 import logging
 import math
+import os
 import threading
 import time
+import weakref
 from collections import deque
 
 from astra import events
@@ -40,6 +47,10 @@ class Counters:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
+        self.reset()
+
+    def reset(self) -> None:
+        """All counters to zero (a new client, or the child after a fork)."""
         self.sent = self.datagrams = self.send_error = self.oversize = self.rejected = 0
         self.queue_full = self.closed = self.internal_errors = 0
 
@@ -53,6 +64,10 @@ class Warnings:
 
     def __init__(self) -> None:
         self._last: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def after_fork_in_child(self) -> None:
+        """A fresh lock: another thread of the parent may have held it at the fork."""
         self._lock = threading.Lock()
 
     def warn(self, key: str, message: str, *args: object) -> None:
@@ -98,7 +113,10 @@ class Flusher:
         self._waiters: list[threading.Event] = []
         self._waiters_lock = threading.Lock()
         self._stopping = False
-        self.thread = threading.Thread(target=self._run, name="astra-telemetry", daemon=True)
+        self.thread = self._new_thread()
+
+    def _new_thread(self) -> threading.Thread:
+        return threading.Thread(target=self._run, name="astra-telemetry", daemon=True)
 
     def _run(self) -> None:
         while True:
@@ -127,11 +145,17 @@ class Flusher:
             lines.insert(0, report)
         if not lines:
             return
-        result = self._transport.deliver(lines)
         counters = self._counters
-        counters.sent += result.sent
+        try:
+            result = self._transport.deliver(lines)
+        except Exception:
+            # A transport never raises; if one does anyway, the batch is lost: counted.
+            counters.send_error += len(lines)
+            raise
+        # ``retracted``: events counted as sent earlier, now known lost (see UdpTransport).
+        counters.sent += result.sent - result.retracted
         counters.datagrams += result.units
-        counters.send_error += result.failed
+        counters.send_error += result.failed + result.retracted
         counters.oversize += result.oversize
         counters.rejected += result.rejected
         if result.error is not None:
@@ -169,9 +193,59 @@ class Flusher:
         self.wake.set()
         return done.wait(timeout_s)
 
-    def stop(self, timeout_s: float) -> None:
-        """Send what is queued, then end the thread (waits at most ``timeout_s``)."""
+    def signal_stop(self) -> None:
+        """Ask the thread to send what is queued and end, without waiting for it."""
         self._stopping = True
         self.wake.set()
+
+    def stop(self, timeout_s: float) -> None:
+        """Send what is queued, then end the thread (waits at most ``timeout_s``)."""
+        self.signal_stop()
         if self.thread.is_alive() and threading.current_thread() is not self.thread:
             self.thread.join(timeout_s)
+
+    def after_fork_in_child(self) -> None:
+        """In a forked child: fresh locks, an empty queue, new counters, a new thread.
+
+        The events queued at the fork are the parent's (it sends them), and so is the
+        socket; the child starts from nothing and sends its own events.
+        """
+        self.queue.clear()
+        self._counters.lock = threading.Lock()
+        self._counters.reset()
+        self._dropped_reported = 0
+        self._warnings.after_fork_in_child()
+        self.wake = threading.Event()
+        self._waiters = []
+        self._waiters_lock = threading.Lock()
+        self._transport.close()
+        self.thread = self._new_thread()
+        if not self._stopping:
+            self.thread.start()
+
+
+# Every flusher whose thread may still run, with how long interpreter exit waits for it.
+_tracked: weakref.WeakKeyDictionary[Flusher, float] = weakref.WeakKeyDictionary()
+
+
+def track(flusher: Flusher, exit_timeout_s: float) -> None:
+    """Have ``flusher`` drained at interpreter exit and restarted in a forked child."""
+    _tracked[flusher] = exit_timeout_s
+
+
+def _drain_at_exit() -> None:
+    for flusher, timeout_s in list(_tracked.items()):
+        flusher.stop(timeout_s)
+
+
+def _restart_in_child() -> None:
+    for flusher in list(_tracked.keys()):
+        try:
+            flusher.after_fork_in_child()
+        except Exception as exc:  # that client stays silent in the child; the fork goes on
+            log.warning("astra.client: no flusher in the forked child: %r", exc)
+
+
+atexit.register(_drain_at_exit)
+if hasattr(os, "register_at_fork"):  # not on Windows, which has no fork
+    os.register_at_fork(after_in_child=_restart_in_child)

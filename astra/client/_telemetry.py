@@ -1,8 +1,9 @@
 """``Telemetry``: the fire-and-forget client a bot uses to send events to the sidecar.
 
-The caller's cost is one msgspec encode and one ``deque.append`` (no lock, no syscall):
-a daemon thread drains the queue every ``flush_interval_s`` (sooner when it fills up),
-packs the lines into datagrams or HTTP bodies and sends them.
+The caller's cost is one msgspec encode, one decode of that encoding by the sidecar's own
+decoder (so nothing the sidecar would refuse is sent) and one ``deque.append`` (no lock,
+no syscall): a daemon thread drains the queue every ``flush_interval_s`` (sooner when it
+fills up), packs the lines into datagrams or HTTP bodies and sends them.
 
 Why a thread and not ``loop.call_later``: it works the same from sync code, from async code
 and from threads without an event loop, and it moves the packing and the socket syscalls
@@ -27,7 +28,10 @@ import msgspec
 from astra import events
 from astra.client._errors import (
     LONG_TEXT_CHARS,
+    MAX_TAGS,
     NAME_CHARS,
+    TAG_KEY_CHARS,
+    TAG_VALUE_CHARS,
     TEXT_CHARS,
     TRACEBACK_CHARS,
     clip,
@@ -37,13 +41,14 @@ from astra.client._errors import (
     mark_reported,
     type_name,
 )
-from astra.client._flusher import Counters, Flusher, Warnings
+from astra.client._flusher import Counters, Flusher, Warnings, track
 from astra.client._transport import (
     DEFAULT_ADDRESS,
     MAX_UDP_DATAGRAM,
     open_transport,
     parse_address,
 )
+from astra.wire import RESERVED_KINDS
 
 ENV_ADDRESS = "ASTRA_ADDRESS"
 ENV_SOURCE = "ASTRA_SOURCE"
@@ -58,6 +63,35 @@ DEFAULT_DROP_REPORT_INTERVAL_S = 10.0
 # few enough that a burst never reaches max_queue before the flusher runs.
 _WAKE_AT = 256
 
+# The event types the sidecar's ingest refuses (``astra.wire.RESERVED_KINDS``): only astra
+# itself emits them. Checked on the decoded event, i.e. on the kind the sidecar would see.
+_RESERVED_TYPES: frozenset[type[events.Event]] = frozenset(
+    t for t in events.EVENT_TYPES if str(t.__struct_config__.tag) in RESERVED_KINDS
+)
+# Text fields ``send`` may cut when an event is too large for a datagram or a body,
+# longest first; a traceback keeps its tail (the failing frame), the others their start.
+_CUTTABLE = ("traceback", "message", "content", "error", "detail")
+_SHRINK_ROUNDS = 16
+_json_encode = msgspec.json.Encoder().encode
+_LEVELS: dict[str, events.LogLevel] = {
+    "debug": "debug",
+    "info": "info",
+    "warning": "warning",
+    "warn": "warning",
+    "error": "error",
+    "critical": "critical",
+    "fatal": "critical",
+}
+_SEVERITIES: dict[str, events.Severity] = {
+    "warning": "warning",
+    "warn": "warning",
+    "error": "error",
+    "critical": "critical",
+    "fatal": "critical",
+}
+# msgspec encodes integers in this range only.
+_INT_MIN, _INT_MAX = -(2**63), 2**64 - 1
+
 
 class ClientStats(NamedTuple):
     """A snapshot of the client's counters since it was created."""
@@ -69,7 +103,7 @@ class ClientStats(NamedTuple):
     dropped_send_error: int  # socket or HTTP error (sidecar down, buffer full, 5xx)
     dropped_oversize: int  # single event larger than a datagram or a body can be
     dropped_closed: int  # sent after close()
-    rejected: int  # events the sidecar refused as invalid (HTTP answers only)
+    rejected: int  # invalid events: refused by send() itself, or by the sidecar (HTTP answers)
     internal_errors: int  # failures inside astra, caught before they reached the caller
     queued: int  # events waiting for the flusher right now
 
@@ -117,6 +151,11 @@ class Telemetry:
         self._source = clip(source, NAME_CHARS) if source is not None else default_source()
         self._max_queue = max_queue
         self._wake_at = max(1, min(_WAKE_AT, max_queue // 2))
+        # The largest single event the transport can carry (see transport.pack's limit).
+        self._max_event_bytes = (
+            MAX_UDP_DATAGRAM if self._address.scheme == "udp" else max_body_bytes - 1
+        )
+        self._close_timeout_s = http_timeout_s + 1.0
         self._queue: deque[bytes] = deque()
         self._counters = Counters()
         self._warnings = Warnings()
@@ -137,9 +176,13 @@ class Telemetry:
             interval_s=flush_interval_s,
             drop_report_interval_s=drop_report_interval_s,
         )
-        self._wake = self._flusher.wake
-        # At interpreter exit (or if the client is collected), send what is still queued.
-        self._finalizer = weakref.finalize(self, self._flusher.stop, http_timeout_s + 1.0)
+        # If the client is garbage collected, its flusher sends what is queued and ends. The
+        # finalizer only signals the thread: a collection can happen on the bot's event loop,
+        # which must not wait for a send. At interpreter exit, an atexit hook of _flusher
+        # waits for every flusher still running (``track``).
+        self._finalizer = weakref.finalize(self, self._flusher.signal_stop)
+        self._finalizer.atexit = False
+        track(self._flusher, self._close_timeout_s)
         self._flusher.thread.start()
 
     # --- properties ------------------------------------------------------------------
@@ -179,11 +222,30 @@ class Telemetry:
     # --- sending ---------------------------------------------------------------------
 
     def send(self, event: events.Event) -> None:
-        """Queue one event (any ``astra.events`` type) for sending. Never blocks or raises."""
+        """Queue one event (any ``astra.events`` type) for sending. Never blocks or raises.
+
+        The event is checked the way the sidecar will check it: its encoding is decoded by
+        ``astra.events.decode_one``, the sidecar's own decoder (about 0.6 µs for a typical
+        event), and kinds the ingest refuses (``astra.wire.RESERVED_KINDS``) are refused
+        here. An invalid event is not sent: it is counted in ``stats.rejected`` and named
+        in a (rate-limited) warning of the ``astra.client`` logger. An event too large for
+        one datagram (65507 bytes) or body has its text cut to fit (the traceback's tail is
+        kept), so a huge error report still arrives.
+        """
         try:
             if not event.source:
                 event = msgspec.structs.replace(event, source=self._source)
             data = events.encode(event)
+            if len(data) > self._max_event_bytes:
+                event, data = shrink_text(event, data, self._max_event_bytes)
+            decoded = events.decode_one(data)
+            if type(decoded) in _RESERVED_TYPES:
+                kind = decoded.__struct_config__.tag
+                self._reject(event, f"kind {kind!r} is reserved for astra itself")
+                return
+        except msgspec.ValidationError as exc:
+            self._reject(event, events.describe_validation_error(exc))
+            return
         except Exception as exc:
             self._internal_error(exc, event)
             return
@@ -192,8 +254,10 @@ class Telemetry:
             self._count_drop()
             return
         queue.append(data)
-        if len(queue) >= self._wake_at and not self._wake.is_set():
-            self._wake.set()
+        if len(queue) >= self._wake_at:
+            wake = self._flusher.wake
+            if not wake.is_set():
+                wake.set()
 
     def metric(
         self,
@@ -204,14 +268,23 @@ class Telemetry:
         unit: str = "",
         tags: Mapping[str, events.TagValue] | None = None,
     ) -> None:
-        """Send a ``metric`` event: a gauge reading by default."""
+        """Send a ``metric`` event: a gauge reading by default.
+
+        Made to fit the schema: a non-finite ``value`` (``nan``, ``inf``) is skipped, the
+        name is clipped to 200 characters (an empty one is counted in ``stats.rejected``),
+        only the first 64 tags are kept, tag keys are clipped to 100 characters and string
+        values to 1000, and tag values that are not str, int, float or bool (``None``…) or
+        not finite are left out.
+        """
         try:
+            if not math.isfinite(value):
+                return
             event = events.Metric(
                 name=clip(name, NAME_CHARS),
                 value=value,
                 type=type,
                 unit=clip(unit, 32),
-                tags=dict(tags) if tags else {},
+                tags=clean_tags(tags) if tags else {},
                 source=self._source,
             )
         except Exception as exc:
@@ -231,10 +304,10 @@ class Telemetry:
         self.metric(name, value, type="counter", unit=unit, tags=tags)
 
     def log(self, message: str, *, level: events.LogLevel = "info", logger: str = "") -> None:
-        """Send a ``log`` event."""
+        """Send a ``log`` event (``level`` also accepts ``"warn"``, ``"fatal"`` and upper case)."""
         try:
             event = events.Log(
-                level=level,
+                level=_LEVELS.get(str(level).lower(), level),
                 message=clip(message, LONG_TEXT_CHARS),
                 logger=clip(logger, NAME_CHARS),
                 source=self._source,
@@ -258,7 +331,7 @@ class Telemetry:
                 message=clip(message, TEXT_CHARS),
                 type=clip(type, NAME_CHARS),
                 traceback=None if traceback is None else clip_tail(traceback, TRACEBACK_CHARS),
-                severity=severity,
+                severity=_SEVERITIES.get(str(severity).lower(), severity),
                 source=self._source,
             )
         except Exception as exc:
@@ -322,11 +395,8 @@ class Telemetry:
             return
         self._closed = True
         try:
-            if timeout_s is None:
-                self._finalizer()
-            else:
-                self._finalizer.detach()
-                self._flusher.stop(timeout_s)
+            self._finalizer.detach()
+            self._flusher.stop(self._close_timeout_s if timeout_s is None else timeout_s)
         except Exception as exc:
             self._internal_error(exc, None)
         if not self._flusher.thread.is_alive() and self._queue:
@@ -363,6 +433,14 @@ class Telemetry:
             else:
                 self._counters.queue_full += 1
 
+    def _reject(self, event: events.Event, why: str) -> None:
+        """Count an event not sent because the sidecar would refuse it, and say why."""
+        with self._counters.lock:
+            self._counters.rejected += 1
+        self._warnings.warn(
+            "invalid", "astra.client: dropped an invalid %s event: %s", type(event).__name__, why
+        )
+
     def _internal_error(self, exc: Exception, event: events.Event | None) -> None:
         with self._counters.lock:
             self._counters.internal_errors += 1
@@ -390,3 +468,50 @@ def _check_limits(
         raise ValueError(f"max_body_bytes={max_body_bytes}: choose at least 1024 bytes")
     if not http_timeout_s > 0:
         raise ValueError(f"http_timeout_s={http_timeout_s}: must be positive")
+
+
+def clean_tags(tags: Mapping[str, events.TagValue]) -> dict[str, events.TagValue]:
+    """``tags`` within the schema's limits: the first 64 usable ones, keys and strings clipped."""
+    clean: dict[str, events.TagValue] = {}
+    for key, value in tags.items():
+        if len(clean) >= MAX_TAGS:
+            break
+        if not isinstance(key, str):
+            continue
+        if isinstance(value, str):
+            value = clip(value, TAG_VALUE_CHARS)
+        elif isinstance(value, float):
+            if not math.isfinite(value):
+                continue
+        elif not isinstance(value, int) or not _INT_MIN <= value <= _INT_MAX:
+            continue  # None, objects, integers msgspec cannot encode (bool is an int)
+        clean[clip(key, TAG_KEY_CHARS)] = value
+    return clean
+
+
+def shrink_text(event: events.Event, data: bytes, limit: int) -> tuple[events.Event, bytes]:
+    """Cut the event's longest text field until its encoding fits ``limit`` bytes.
+
+    Each round cuts the longest of ``_CUTTABLE`` in proportion to the excess (characters
+    and bytes differ: emoji are four bytes, control characters six once escaped) and
+    re-encodes. Gives up after a few rounds, or when no text is left to cut: the transport
+    then counts the event as ``dropped_oversize``.
+    """
+    for _ in range(_SHRINK_ROUNDS):
+        if len(data) <= limit:
+            break
+        name, text = "", ""
+        for field in _CUTTABLE:
+            value = getattr(event, field, None)
+            if isinstance(value, str) and len(value) > len(text):
+                name, text = field, value
+        if len(text) < 2:
+            break
+        text_bytes = len(_json_encode(text)) - 2  # without the quotes
+        excess = len(data) - limit
+        share = (text_bytes - excess) / text_bytes if text_bytes > excess else 0.0
+        keep = max(1, min(len(text) - 1, int(len(text) * share * 0.95)))
+        cut = clip_tail(text, keep) if name == "traceback" else clip(text, keep)
+        event = msgspec.structs.replace(event, **{name: cut})
+        data = events.encode(event)
+    return event, data

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import http.client
 import select
 import socket
+import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, NamedTuple, Protocol
 from urllib.parse import urlsplit
@@ -25,6 +28,11 @@ INGEST_PATH = "/v1/events"
 MAX_UDP_DATAGRAM = 65507
 # How long the flusher waits for a full socket send buffer to drain before dropping.
 _SEND_BUFFER_WAIT_S = 0.05
+# After the sidecar has refused datagrams for this long, look its name up again: it may
+# have moved (a restarted container gets a new address).
+RERESOLVE_AFTER_S = 30.0
+# Errors that say nothing about the address: the local send buffer is full.
+_BUFFER_ERRNOS = (errno.ENOBUFS, errno.EAGAIN)
 
 
 Scheme = Literal["udp", "http", "https"]
@@ -77,6 +85,7 @@ class Delivery(NamedTuple):
     oversize: int  # events larger than the transport can carry at all
     rejected: int  # events the sidecar answered as invalid (HTTP only)
     error: str | None  # the last error, for the client's rate-limited warning
+    retracted: int = 0  # events counted in ``sent`` by an earlier call, now known lost (UDP)
 
 
 class Transport(Protocol):
@@ -120,19 +129,38 @@ def pack(lines: list[bytes], target: int, limit: int) -> tuple[list[tuple[bytes,
 
 
 class UdpTransport:
-    """Non-blocking, connected UDP socket: several NDJSON lines to a datagram."""
+    """Non-blocking, connected UDP socket: several NDJSON lines to a datagram.
 
-    def __init__(self, host: str, port: int, max_datagram: int) -> None:
+    Counting with a dead sidecar: a connected UDP socket learns that nobody listens from the
+    ICMP answer to a datagram already handed to the kernel, and the error (``ECONNREFUSED``)
+    surfaces on the *next* send, which is not sent either. So a refusal counts two
+    datagrams as failed: the refused one, and the last one sent before it (``retracted``
+    from ``sent``, even when an earlier ``deliver`` sent it).
+    """
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        max_datagram: int,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._host = host
         self._port = port
         self._max_datagram = max_datagram
+        self._clock = clock
         self._sock: socket.socket | None = None
+        self._unconfirmed = 0  # events in the last datagram sent, until the next send
+        self._refused_since: float | None = None  # start of the current run of refusals
+        self._last_refused = 0.0
 
     def _connect(self) -> socket.socket:
         # Resolved here, in the flusher thread, so a slow DNS never stalls the caller.
-        family, kind, proto, _, addr = socket.getaddrinfo(
-            self._host, self._port, type=socket.SOCK_DGRAM
-        )[0]
+        # IPv4 first: "localhost" often resolves to ::1 first, while the sidecar listens on
+        # 127.0.0.1 by default (a dual-stack sidecar on "::" takes IPv4 too).
+        infos = socket.getaddrinfo(self._host, self._port, type=socket.SOCK_DGRAM)
+        family, kind, proto, _, addr = min(infos, key=lambda info: info[0] != socket.AF_INET)
         sock = socket.socket(family, kind, proto)
         try:
             sock.setblocking(False)
@@ -147,23 +175,49 @@ class UdpTransport:
     def deliver(self, lines: list[bytes]) -> Delivery:
         """Pack ``lines`` into datagrams and send them; errors become counts."""
         chunks, oversize = pack(lines, self._max_datagram, MAX_UDP_DATAGRAM)
-        sent = units = failed = 0
+        sent = units = failed = retracted = 0
         error: str | None = None
-        for datagram, count in chunks:
-            try:
-                if self._sock is None:
+        for index, (datagram, count) in enumerate(chunks):
+            if self._sock is None:
+                try:
                     self._sock = self._connect()
+                except OSError as exc:
+                    # A failed lookup (or connect) would fail the same way for every other
+                    # datagram of this batch: fail them all now, without more lookups.
+                    failed += sum(n for _, n in chunks[index:])
+                    error = _describe_os_error(exc)
+                    break
+            try:
                 self._send(self._sock, datagram)
             except OSError as exc:
                 failed += count
                 error = _describe_os_error(exc)
-                if exc.errno not in (errno.ECONNREFUSED, errno.ENOBUFS, errno.EAGAIN):
-                    # Anything else (unreachable, DNS) may be cured by a fresh socket.
+                if exc.errno == errno.ECONNREFUSED:
+                    # The refusal answers the datagram sent before this one: lost as well.
+                    retracted += self._unconfirmed
+                    self._unconfirmed = 0
+                    if self._refused_too_long():
+                        self.close()  # the next datagram looks the address up again
+                elif exc.errno not in _BUFFER_ERRNOS:
+                    # Anything else (unreachable, no route) may be cured by a fresh socket.
                     self.close()
             else:
                 sent += count
                 units += 1
-        return Delivery(sent, units, failed, oversize, 0, error)
+                self._unconfirmed = count
+        return Delivery(sent, units, failed, oversize, 0, error, retracted)
+
+    def _refused_too_long(self) -> bool:
+        """True when refusals have kept coming for ``RERESOLVE_AFTER_S`` (then restarts)."""
+        now = self._clock()
+        # A run of refusals ends when none came for as long: the sidecar was back meanwhile.
+        if self._refused_since is None or now - self._last_refused > RERESOLVE_AFTER_S:
+            self._refused_since = now
+        self._last_refused = now
+        if now - self._refused_since >= RERESOLVE_AFTER_S:
+            self._refused_since = None
+            return True
+        return False
 
     @staticmethod
     def _send(sock: socket.socket, datagram: bytes) -> None:
@@ -179,6 +233,7 @@ class UdpTransport:
 
     def close(self) -> None:
         """Close the socket (a later ``deliver`` opens a new one)."""
+        self._unconfirmed = 0  # a new socket hears nothing about the old one's datagrams
         if self._sock is not None:
             with contextlib.suppress(OSError):
                 self._sock.close()
@@ -248,7 +303,9 @@ class HttpTransport:
                 status, payload = response.status, response.read()
         except urllib.error.HTTPError as exc:
             status, payload = exc.code, _read_quietly(exc)
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, http.client.HTTPException) as exc:
+            # HTTPException: a garbled answer (BadStatusLine, IncompleteRead, LineTooLong…)
+            # leaves the batch's fate unknown; counted as failed like a refused connection.
             return 0, None, f"POST {self._url} failed: {_describe_os_error(exc)}"
         try:
             reply = _reply_decoder.decode(payload)
@@ -268,7 +325,7 @@ class HttpTransport:
 def _read_quietly(response: urllib.error.HTTPError) -> bytes:
     try:
         return response.read()
-    except OSError:
+    except (OSError, http.client.HTTPException):
         return b""
     finally:
         response.close()

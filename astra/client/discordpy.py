@@ -17,7 +17,15 @@ restores everything.
 
 A failing command is reported once: one ``command`` event with ``ok=False``, the error and
 (when the bot's code raised it) the traceback; no separate ``error`` event, and the log line
-discord.py writes for it is not forwarded again by the logging handler.
+discord.py writes for it is not forwarded again by the logging handler. An unknown command
+(a typo after the prefix) is not reported at all, not even through that log line. A wrapper
+left inside another extension's handler after unload only passes calls through.
+
+Without the content opt-in, nothing the user typed leaves the process: errors that quote
+the input (bad arguments, converter failures, ``CommandNotFound``) are sent as their class
+only (``error_type``, no ``error`` text, no traceback), and discord.py's own DEBUG records
+(gateway payloads with message text, HTTP request bodies) are kept from the logging handler
+whatever ``ASTRA_LOG_LEVEL`` says.
 
 Options: set ``bot.astra_options = Options(...)`` (or a dict of its fields) before loading,
 or use the environment: ``ASTRA_ADDRESS``, ``ASTRA_SOURCE``, ``ASTRA_CAPTURE_CONTENT=1``,

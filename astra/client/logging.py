@@ -12,13 +12,16 @@ It never recurses: records from astra's own client loggers (``astra.client``…)
 forwarded (they describe trouble reaching the sidecar, which the same path could not fix),
 and a record logged while the handler is already emitting in the same thread is skipped.
 An exception already reported (by ``Telemetry.error_from_exception`` or the discord.py
-extension) is not reported a second time when it is logged afterwards.
+extension) is not reported a second time when it is logged afterwards, and a record that
+reaches two ``TelemetryHandler``s sending to the same address (the extension's, and one the
+operator added) is sent once.
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+import weakref
 
 from astra import events
 from astra.client._errors import (
@@ -35,6 +38,33 @@ from astra.client._errors import (
 from astra.client._telemetry import Telemetry
 
 _OWN_LOGGERS = ("astra.client",)
+
+
+class _Handled(threading.local):
+    """The record being dispatched in this thread, and the addresses it was sent to.
+
+    ``logging`` hands one record to every handler in turn, in the thread that logged it:
+    remembering the current record (weakly, and without touching it, since other handlers
+    may serialise its attributes) is enough to notice the second handler.
+    """
+
+    def __init__(self) -> None:
+        self.record: weakref.ref[logging.LogRecord] | None = None
+        self.addresses: set[str] = set()
+
+    def first_time(self, record: logging.LogRecord, address: str) -> bool:
+        """True unless ``record`` was already sent to ``address``; remembers it."""
+        if self.record is None or self.record() is not record:
+            self.record = weakref.ref(record)
+            self.addresses = {address}
+            return True
+        if address in self.addresses:
+            return False
+        self.addresses.add(address)
+        return True
+
+
+_handled = _Handled()
 
 
 def _level_name(levelno: int) -> events.LogLevel:
@@ -74,6 +104,8 @@ class TelemetryHandler(logging.Handler):
         """Send ``record`` as a ``log`` or ``error`` event; never raises."""
         if record.name.startswith(_OWN_LOGGERS) or getattr(self._emitting, "active", False):
             return
+        if not _handled.first_time(record, self.telemetry.address):
+            return  # another TelemetryHandler already sent it to the same sidecar
         self._emitting.active = True
         try:
             event = self._to_event(record)

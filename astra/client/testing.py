@@ -1,9 +1,10 @@
 """Stand-ins for the sidecar's ingest, on real sockets, for testing code that uses astra.
 
 ``UdpReceiver`` is a UDP socket on 127.0.0.1 that decodes every datagram the way the
-sidecar must (NDJSON lines, each validated by ``astra.events.decode_one``); ``HttpReceiver``
-answers ``POST /v1/events`` with the sidecar's documented replies. A line that does not
-decode is kept in ``invalid`` rather than raised, so a test can assert there is none.
+sidecar does (``astra.wire.decode_batch``: NDJSON lines, each validated by
+``astra.events.decode_one``, reserved kinds refused); ``HttpReceiver`` answers
+``POST /v1/events`` with the sidecar's documented replies. An event the sidecar would refuse
+is kept in ``invalid`` rather than raised, so a test can assert there is none.
 
     receiver = UdpReceiver()
     telemetry = Telemetry(receiver.address, source="test")
@@ -24,11 +25,14 @@ from typing import Self
 
 import msgspec
 
-from astra.events import AnyEvent, Event, decode_one
+from astra.events import AnyEvent, Event
+from astra.wire import BatchError, decode_batch
 
 Predicate = Callable[[AnyEvent], bool]
 
 _POLL_S = 0.005
+# The sidecar's default ingest limit (``[ingest] max_events_per_request``).
+_MAX_EVENTS = 50_000
 _json = msgspec.json.Encoder()
 
 
@@ -41,21 +45,33 @@ class _Collected:
         self.batches = 0
         self._lock = threading.Lock()
 
-    def add_batch(self, body: bytes) -> tuple[int, list[dict[str, object]]]:
-        """Decode NDJSON ``body``; returns (accepted, rejections as the sidecar reports them)."""
-        rejected: list[dict[str, object]] = []
-        accepted = 0
-        lines = [line for line in body.split(b"\n") if line.strip()]
+    def add_batch(self, body: bytes) -> tuple[int, dict[str, object]]:
+        """Decode ``body`` as the sidecar does; returns (HTTP status, the sidecar's answer)."""
+        try:
+            decoded, rejections = decode_batch(body, _MAX_EVENTS)
+        except BatchError as exc:
+            with self._lock:
+                self.batches += 1
+                self.invalid.append((body, str(exc)))
+            return 400, {"error": str(exc)}
+        # Rejections name an index into the batch; show the line itself when they map.
+        lines = [line for line in body.strip().split(b"\n") if line.strip()]
+        by_line = len(lines) == len(decoded) + len(rejections)
         with self._lock:
             self.batches += 1
-            for index, line in enumerate(lines):
-                try:
-                    self.events.append(decode_one(line))
-                    accepted += 1
-                except (msgspec.ValidationError, msgspec.DecodeError) as exc:
-                    self.invalid.append((line, str(exc)))
-                    rejected.append({"index": index, "error": str(exc)})
-        return accepted, rejected
+            self.events.extend(decoded)
+            for rejection in rejections:
+                line = lines[rejection.index] if by_line else body
+                self.invalid.append((line, rejection.error))
+        rejected = msgspec.to_builtins(rejections)
+        if not decoded:
+            first = rejections[0]
+            return 400, {
+                "error": f"no valid events: event {first.index}: {first.error}",
+                "accepted": 0,
+                "rejected": rejected,
+            }
+        return 200, {"accepted": len(decoded), "rejected": rejected}
 
     def matching(self, predicate: Predicate) -> list[AnyEvent]:
         with self._lock:
@@ -80,7 +96,7 @@ class _Receiver:
 
     @property
     def invalid(self) -> list[tuple[bytes, str]]:
-        """Lines that did not decode as events, with the decoder's message."""
+        """Lines the sidecar would refuse (invalid, or a reserved kind), with the reason."""
         self.poll()
         return list(self._collected.invalid)
 
@@ -206,9 +222,8 @@ class HttpReceiver(_Receiver):
                 if self.path != "/v1/events":
                     self._answer(404, {"error": f"no route {self.path}"})
                     return
-                accepted, rejected = receiver._collected.add_batch(body)
-                status = 200 if accepted else 400
-                self._answer(status, {"accepted": accepted, "rejected": rejected})
+                status, answer = receiver._collected.add_batch(body)
+                self._answer(status, answer)
 
             def _answer(self, status: int, body: dict[str, object]) -> None:
                 payload = _json.encode(body)

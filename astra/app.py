@@ -33,6 +33,8 @@ from astra.streams.windows import ChannelStream
 log = logging.getLogger("astra")
 
 PIPELINE_REPORT_INTERVAL_S = 60.0
+# A second stop signal this soon after the first is the same stop, delivered twice.
+DUPLICATE_SIGNAL_S = 1.0
 
 
 class Sidecar:
@@ -181,11 +183,17 @@ class Sidecar:
         """Stop intake, close every window and deliver, all within the shutdown deadline."""
         deadline = self.config.shutdown.deadline
         interrupted: list[str] = []
+        started = time.monotonic()
         with anyio.move_on_after(deadline) as scope:
             async with anyio.create_task_group() as drain:
 
                 async def second_signal() -> None:
                     async for signum in signals:
+                        # `timeout`, process managers and a Ctrl-C in a shell can deliver
+                        # the same stop to the process and its group at once: only a
+                        # signal sent deliberately later cuts the drain short.
+                        if time.monotonic() - started < DUPLICATE_SIGNAL_S:
+                            continue
                         interrupted.append(signal.Signals(signum).name)
                         drain.cancel_scope.cancel()
                         return

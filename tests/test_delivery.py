@@ -484,6 +484,7 @@ def test_a_second_signal_cuts_the_drain_short_and_says_what_was_left(
     send_http_batches(sidecar, mixed_events("s", 200))
     sidecar.send_signal(signal.SIGINT)
     sidecar.wait_for(lambda: any(r.status == 503 for r in discord.requests), timeout=20)
+    time.sleep(1.2)  # a signal within a second of the first counts as the same stop
     assert sidecar.stop(signal.SIGINT, timeout=20) == 0
     assert "second SIGINT" in sidecar.stderr and "events were not delivered" in sidecar.stderr
     assert "Traceback" not in sidecar.stderr
@@ -518,3 +519,15 @@ def test_the_per_channel_budget_is_kept_without_any_header_saying_so(launch: Lau
         assert discord.channel_429s == 0
         assert "events were not delivered" in sidecar.stderr
         discord.assert_no_violations()
+
+
+def test_a_stop_delivered_twice_at_once_still_drains(discord: FakeDiscord, launch: Launch) -> None:
+    # `timeout` and some process managers signal the process and its group together.
+    body, ids = webhook_channels(discord)
+    sidecar = launch(body + "[flush]\ninterval = 300\n")
+    sidecar.post({"kind": "latency", "ms": 1, "id": "twice"})
+    sidecar.send_signal(signal.SIGINT)
+    sidecar.send_signal(signal.SIGINT)
+    assert sidecar.stop(signal.SIGINT, timeout=30) == 0
+    assert "twice" in posted_ids(discord, ids["performance"])
+    assert "not delivered" not in sidecar.stderr

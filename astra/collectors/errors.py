@@ -47,9 +47,9 @@ from collections.abc import Callable, Mapping
 import msgspec
 
 from astra.collectors.alerts import AlertBook
-from astra.collectors.health import human_duration
 from astra.config import AlertsConfig
 from astra.events import Alert, Event, File, Log, Performance, Process, Severity, System
+from astra.units import fmt_duration
 
 MIB = 1024 * 1024
 # The error rate is taken over this many seconds of commands...
@@ -385,7 +385,7 @@ class ErrorsCollector:
                     subject,
                     False,
                     message=(
-                        f"{what}: no data for {human_duration(now - last)}, resolved "
+                        f"{what}: no data for {fmt_duration(now - last)}, resolved "
                         "without a reading"
                     ),
                 )

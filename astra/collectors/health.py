@@ -22,6 +22,7 @@ from astra.collectors.alerts import AlertBook, Firing
 from astra.collectors.schedule import CollectorStatus
 from astra.events import Component, Event, File, Health, Performance, Process, System
 from astra.stats import PipelineStats
+from astra.units import fmt_bytes, fmt_duration
 
 MIB = 1024 * 1024
 RSS_HISTORY_S = 3600.0
@@ -31,33 +32,6 @@ COMPONENT_POINTS = {"ok": 0, "off": 0, "warning": 5, "error": 15}
 MAX_REASONS = 10
 # A collector with no successful run for this many intervals is stale (hung, or stalled).
 STALE_INTERVALS = 3
-
-
-def human_bytes(n: float) -> str:
-    """1,536 → '1.5 KiB'; binary units, three significant figures."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(value) < 1024:
-            return (
-                f"{value:,.0f} {unit}"
-                if unit == "B" or abs(value) >= 100
-                else (f"{value:.3g} {unit}")
-            )
-        value /= 1024
-    return f"{value:,.3g} TiB"
-
-
-def human_duration(seconds: float) -> str:
-    """3720 → '1 h 2 min'."""
-    s = int(max(0, seconds))
-    if s < 120:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min"
-    if s < 172800:
-        minutes = s % 3600 // 60
-        return f"{s // 3600} h" + (f" {minutes} min" if minutes else "")
-    return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
 class HealthCollector:
@@ -176,7 +150,7 @@ class HealthCollector:
             silent_for = now - (last if last is not None else self._started)
             name = f"channel {channel}"
             if waiting and silent_for > self._stale_after:
-                detail = f"no post for {human_duration(silent_for)}, {waiting:,} events waiting"
+                detail = f"no post for {fmt_duration(silent_for)}, {waiting:,} events waiting"
                 out.append(Component(name=name, status="error", detail=detail, last_ok=last))
             else:
                 via = "terminal preview" if mode == "preview" else "webhook"
@@ -204,7 +178,7 @@ class HealthCollector:
             return Component(
                 name=name,
                 status="warning",
-                detail=f"stale: no successful run for {human_duration(now - since)} ({every})",
+                detail=f"stale: no successful run for {fmt_duration(now - since)} ({every})",
                 last_ok=status.last_ok,
             )
         detail = f"{every} · {status.runs:,} runs" if status.runs else f"{every} · not run yet"
@@ -279,9 +253,7 @@ class HealthCollector:
             )
         if alert.rule == "process_rss":
             grown = self._growth(name)
-            extra = (
-                f"; it grew {human_bytes(grown[0])} in {human_duration(grown[1])}" if grown else ""
-            )
+            extra = f"; it grew {fmt_bytes(grown[0])} in {fmt_duration(grown[1])}" if grown else ""
             return f"{name} uses {value:,.0f} MiB{extra}: look for a leak, or raise rss_limit_mib"
         if alert.rule == "file_growth":
             return (
@@ -296,8 +268,8 @@ class HealthCollector:
             size, span, who = max(grown)
             if size >= MIB:
                 return (
-                    f"memory {value:.0f} %: the watched {who} grew {human_bytes(size)} in "
-                    f"{human_duration(span)}; look for a leak or restart it"
+                    f"memory {value:.0f} %: the watched {who} grew {fmt_bytes(size)} in "
+                    f"{fmt_duration(span)}; look for a leak or restart it"
                 )
         biggest = max(
             (p for p in self.processes.values() if p.running),
@@ -307,7 +279,7 @@ class HealthCollector:
         if biggest is not None:
             return (
                 f"memory {value:.0f} %: the largest watched process is {biggest.name} "
-                f"({human_bytes(biggest.rss_bytes)}); free memory or add RAM or swap"
+                f"({fmt_bytes(biggest.rss_bytes)}); free memory or add RAM or swap"
             )
         return f"memory {value:.0f} %: free memory or add RAM or swap"
 
@@ -320,13 +292,11 @@ class HealthCollector:
         if on_mount:
             top = max(on_mount, key=lambda f: f.growth_bytes_per_day or 0.0)
             growth = (
-                f", +{human_bytes(top.growth_bytes_per_day)}/day"
-                if top.growth_bytes_per_day
-                else ""
+                f", +{fmt_bytes(top.growth_bytes_per_day)}/day" if top.growth_bytes_per_day else ""
             )
             return (
                 f"disk {mount} {value:.0f} %: {top.name} is "
-                f"{human_bytes(top.size_bytes or 0)}{growth}; prune or move it"
+                f"{fmt_bytes(top.size_bytes or 0)}{growth}; prune or move it"
             )
         return f"disk {mount} {value:.0f} %: free space (old logs, caches) or grow the volume"
 

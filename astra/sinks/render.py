@@ -51,6 +51,7 @@ from astra.sinks.messages import (
     escape_text,
 )
 from astra.streams.windows import Window
+from astra.units import fmt_bytes, fmt_duration
 
 COLOR_OK = 0x2ECC71
 COLOR_INFO = 0x5865F2
@@ -138,34 +139,9 @@ def sparkline(values: Sequence[float], lo: float | None = None, hi: float | None
     return "".join(SPARKS[min(top, max(0, round((v - low) / (high - low) * top)))] for v in points)
 
 
-def fmt_bytes(n: float) -> str:
-    """Binary units with three significant figures: 412 MiB, 1.21 GiB, 512 B."""
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if abs(value) < 1024 or unit == "TiB":
-            if unit == "B":
-                return f"{value:,.0f} B"
-            return f"{value:,.0f} {unit}" if abs(value) >= 100 else f"{value:.3g} {unit}"
-        value /= 1024
-    return f"{value:,.0f} TiB"
-
-
 def fmt_rate(bytes_per_s: float | None) -> str:
     """A transfer rate: 12.4 KiB/s (``-`` when unknown)."""
     return "-" if bytes_per_s is None else f"{fmt_bytes(bytes_per_s)}/s"
-
-
-def fmt_duration(seconds: float) -> str:
-    """A span for people: 45 s, 12 min, 5 h 3 min, 3 d 4 h."""
-    s = int(max(0, seconds))
-    if s < 120:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min"
-    if s < 172800:
-        minutes = s % 3600 // 60
-        return f"{s // 3600} h" + (f" {minutes} min" if minutes else "")
-    return f"{s // 86400} d {s % 86400 // 3600} h"
 
 
 def fmt_ms(ms: float) -> str:

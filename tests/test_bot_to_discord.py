@@ -7,11 +7,15 @@ in its channel's attachment with the fields the bot reported.
 
 from __future__ import annotations
 
+import asyncio
+from types import SimpleNamespace
 from typing import Any
 
+import discord as discord_py
 import pytest
+from discord.ext import commands
 
-from astra.client.discordpy import get_telemetry
+from astra.client.discordpy import Options, get_telemetry
 from tests.conftest import Launch, webhook_channels
 from tests.fake_discord import FakeDiscord
 from tests.test_discordpy_extension import (
@@ -21,10 +25,12 @@ from tests.test_discordpy_extension import (
     VOICE_A,
     Calls,
     flushed,
+    interaction_payload,
     member_add_payload,
     message_payload,
     reaction_payload,
     running_bot,
+    slash,
     voice_payload,
 )
 
@@ -92,4 +98,73 @@ async def test_every_kind_reaches_its_channel(discord: FakeDiscord, launch: Laun
     [metric] = by_kind(discord.all_events(ids["performance"]), "metric")
     assert metric["name"] == "players" and metric["value"] == 12
     assert all(e["source"] == "test-bot" for e in analytics)
+    discord.assert_no_violations()
+
+
+async def test_app_commands_errors_gateway_and_latency_reach_discord(
+    discord: FakeDiscord, launch: Launch
+) -> None:
+    body, ids = webhook_channels(discord)
+    sidecar = launch(body + "[flush]\ninterval = 0.5\n")
+    calls = Calls()
+
+    def configure(bot: commands.Bot) -> None:
+        async def broken_listener(member: discord_py.Member) -> None:
+            raise LookupError("listener broke")
+
+        bot.add_listener(broken_listener, "on_member_join")
+
+    options = Options(
+        address=f"udp://127.0.0.1:{sidecar.port}", source="test-bot", latency_interval_s=0.05
+    )
+    async with running_bot(options.address, calls, configure=configure, options=options) as bot:
+        state = bot._connection
+        state.parse_interaction_create(interaction_payload(10, slash("slashping")))
+        state.parse_interaction_create(interaction_payload(11, slash("slashboom")))
+        state.parse_guild_member_add(member_add_payload(OTHER_ID, "bob"))
+        bot.dispatch("connect")
+        state.parse_resumed(None)
+        bot.ws = SimpleNamespace(latency=0.0421, open=False)  # type: ignore[assignment]
+        await calls.wait_for("slashboom")
+
+        def landed() -> bool:
+            logs = discord.all_events(ids["logs"])
+            return (
+                bool(by_kind(discord.all_events(ids["performance"]), "latency"))
+                and len(by_kind(logs, "error")) == 1
+                and len(by_kind(logs, "command")) == 1
+                and len(by_kind(discord.all_events(ids["diagnostics"]), "lifecycle")) >= 3
+            )
+
+        # Poll without blocking the bot's loop: the latency sampler runs on it.
+        for _ in range(300):
+            if landed():
+                break
+            await asyncio.sleep(0.1)
+        assert landed(), sidecar.health()
+        bot.ws = None  # type: ignore[assignment]
+    assert sidecar.stop() == 0
+
+    [ok] = [c for c in by_kind(discord.all_events(ids["analytics"]), "command")]
+    assert (ok["name"], ok["command_type"], ok["ok"], ok["user_id"]) == (
+        "slashping",
+        "slash",
+        True,
+        USER_ID,
+    )
+    logs = discord.all_events(ids["logs"])
+    [failure] = by_kind(logs, "command")
+    assert (failure["name"], failure["ok"], failure["error_type"]) == (
+        "slashboom",
+        False,
+        "ValueError",
+    )
+    assert 'raise ValueError("slash kaboom")' in failure["traceback"]
+    [error] = by_kind(logs, "error")
+    assert error["message"] == "exception in on_member_join: listener broke"
+    assert "LookupError" in error["traceback"]
+    gateway = {e["action"] for e in by_kind(discord.all_events(ids["diagnostics"]), "lifecycle")}
+    assert {"gateway.connect", "gateway.resume"} <= gateway
+    latency = by_kind(discord.all_events(ids["performance"]), "latency")[0]
+    assert latency["of"] == "gateway" and latency["ms"] == pytest.approx(42.1)
     discord.assert_no_violations()

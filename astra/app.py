@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -80,7 +80,7 @@ class Sidecar:
             "published": self.bus.published,
             "udp_receive_buffer": self.udp_ingest.granted_buffer,
             "channels": {
-                d.name: ("preview" if d._previewing else "discord") for d in self.deliveries
+                d.name: ("preview" if d.previewing else "discord") for d in self.deliveries
             },
             **self.stats.snapshot(),
         }
@@ -222,6 +222,6 @@ class Sidecar:
             )
 
 
-async def _wait_until(condition: Any, interval: float = 0.05) -> None:
+async def _wait_until(condition: Callable[[], bool], interval: float = 0.05) -> None:
     while not condition():
         await anyio.sleep(interval)

@@ -103,47 +103,48 @@ Percent = Annotated[float, Meta(gt=0, le=100)]
 Positive = Annotated[float, Meta(gt=0)]
 
 
-class SystemCollectorConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """``[collectors.system]``: host CPU, load, memory, disks, network, uptime."""
+class ScheduledConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """What every scheduled collector's table has: a switch and its interval (seconds)."""
 
     enabled: bool = True
+    interval: Interval = 60.0
+
+
+class SystemCollectorConfig(ScheduledConfig):
+    """``[collectors.system]``: host CPU, load, memory, disks, network, uptime."""
+
     interval: Interval = 120.0
     # Mount points to report; empty means every local disk partition (one per device).
     mounts: list[str] = msgspec.field(default_factory=list)
 
 
-class ProcessCollectorConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ProcessCollectorConfig(ScheduledConfig):
     """``[collectors.process]``: astra itself and every ``[[watch.process]]``."""
 
-    enabled: bool = True
     interval: Interval = 60.0
 
 
-class FilesCollectorConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class FilesCollectorConfig(ScheduledConfig):
     """``[collectors.files]``: size and growth of every ``[[watch.file]]``."""
 
-    enabled: bool = True
     interval: Interval = 300.0
 
 
-class PerformanceCollectorConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class PerformanceCollectorConfig(ScheduledConfig):
     """``[collectors.performance]``: pipeline figures and client latency percentiles."""
 
-    enabled: bool = True
     interval: Interval = 60.0
 
 
-class ErrorsCollectorConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class ErrorsCollectorConfig(ScheduledConfig):
     """``[collectors.errors]``: threshold checks against ``[alerts]``."""
 
-    enabled: bool = True
     interval: Interval = 90.0
 
 
-class HealthCollectorConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+class HealthCollectorConfig(ScheduledConfig):
     """``[collectors.health]``: health score, reasons, recommendations, components."""
 
-    enabled: bool = True
     interval: Interval = 180.0
 
 

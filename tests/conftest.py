@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from astra.client.testing import UdpReceiver
 from tests.fake_discord import FakeDiscord
 from tests.sidecar import Sidecar, free_port, write_config
 
@@ -21,6 +22,13 @@ def discord() -> Iterator[FakeDiscord]:
     """A strict fake Discord on a free port; fails the test on any protocol violation."""
     with FakeDiscord() as fake:
         yield fake
+
+
+@pytest.fixture
+def receiver() -> Iterator[UdpReceiver]:
+    """A stand-in for the sidecar's UDP ingest on a real socket (decodes with its schema)."""
+    with UdpReceiver() as rx:
+        yield rx
 
 
 @pytest.fixture

@@ -30,12 +30,6 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
-def receiver() -> Iterator[UdpReceiver]:
-    with UdpReceiver() as rx:
-        yield rx
-
-
-@pytest.fixture
 def telemetry(receiver: UdpReceiver) -> Iterator[Telemetry]:
     client = Telemetry(receiver.address, source="test-bot")
     yield client

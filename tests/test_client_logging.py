@@ -15,12 +15,6 @@ from astra.client.testing import UdpReceiver
 
 
 @pytest.fixture
-def receiver() -> Iterator[UdpReceiver]:
-    with UdpReceiver() as rx:
-        yield rx
-
-
-@pytest.fixture
 def telemetry(receiver: UdpReceiver) -> Iterator[Telemetry]:
     client = Telemetry(receiver.address, source="log-test")
     yield client

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from types import SimpleNamespace
 from typing import Any
@@ -38,12 +38,6 @@ EXTENSION = "astra.client.discordpy"
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
-
-
-@pytest.fixture
-def receiver() -> Iterator[UdpReceiver]:
-    with UdpReceiver() as rx:
-        yield rx
 
 
 # --- gateway payloads ---------------------------------------------------------------------

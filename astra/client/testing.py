@@ -88,6 +88,20 @@ class _Receiver:
 
     _collected: _Collected
 
+    def close(self) -> None:
+        """Stop receiving."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
     @property
     def events(self) -> list[AnyEvent]:
         """Every valid event received so far, in arrival order."""
@@ -186,17 +200,6 @@ class UdpReceiver(_Receiver):
         self.poll()
         self._sock.close()
 
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
 
 class HttpReceiver(_Receiver):
     """An HTTP server on 127.0.0.1 answering ``POST /v1/events`` as the sidecar does.
@@ -264,14 +267,3 @@ class HttpReceiver(_Receiver):
         self.release()
         self._server.shutdown()
         self._server.server_close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()

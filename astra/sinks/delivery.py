@@ -109,6 +109,11 @@ class ChannelDelivery:
             if window is not None:
                 await self.deliver(window)
 
+    @property
+    def previewing(self) -> bool:
+        """True when this channel's posts go to the terminal instead of Discord."""
+        return self._previewing
+
     def idle(self) -> bool:
         """Nothing pending and nothing being sent."""
         return not self.stream.has_work() and self.inflight == 0

@@ -34,9 +34,7 @@ from astra.events import (
     System,
     Voice,
     level_rank,
-    normalise_message,
     problem_of,
-    top_frame,
     utc_iso,
 )
 from astra.sinks.messages import (
@@ -47,7 +45,6 @@ from astra.sinks.messages import (
     Footer,
     code_block,
     cut,
-    escape_code,
     escape_text,
 )
 from astra.streams.windows import Window
@@ -819,6 +816,3 @@ RENDERERS: dict[str, Callable[[Window], list[Embed]]] = {
 def render_window(window: Window) -> list[Embed]:
     """Embeds that summarise a window for its channel."""
     return RENDERERS.get(window.channel, render_diagnostics)(window)
-
-
-__all__ = ["escape_code", "normalise_message", "render_window", "top_frame"]

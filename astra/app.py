@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import aiohttp
@@ -19,7 +19,7 @@ from astra.collectors.ingest_udp import UdpIngest
 from astra.collectors.pipeline import PipelineReporter
 from astra.collectors.suite import Collectors
 from astra.config import CHANNELS, Config, parse_address
-from astra.events import ConfigLoaded, Event, Lifecycle
+from astra.events import ConfigLoaded, Event, Lifecycle, encode
 from astra.redaction import Redactor
 from astra.sinks.delivery import ChannelDelivery
 from astra.sinks.discord_http import DiscordHttp
@@ -46,25 +46,49 @@ class Sidecar:
         self.stats = PipelineStats()
         self.started = time.time()
         streams = [
-            ChannelStream(name, config.flush.interval, config.flush.critical_delay, time.monotonic)
+            ChannelStream(
+                name,
+                config.flush.interval,
+                config.flush.critical_delay,
+                time.monotonic,
+                critical_per_minute=config.flush.critical_per_minute,
+            )
             for name in CHANNELS
         ]
-        self.bus = Bus(Router(config.routes), streams, config.buffer.max_events, redactor)
+        self.bus = Bus(
+            Router(config.routes),
+            streams,
+            redactor,
+            max_events=config.buffer.max_events,
+            max_bytes=config.buffer.max_bytes,
+        )
         self.http_ingest = HttpIngest(
-            self.emit,
+            self._ingest_one,
             self.stats,
             config.ingest.max_body_bytes,
             config.ingest.max_events_per_request,
             self.health,
         )
-        self.udp_ingest = UdpIngest(self.emit, self.stats, config.ingest.max_events_per_request)
-        self.reporter = PipelineReporter(self.stats, self.emit, self._refresh_stats)
+        self.udp_ingest = UdpIngest(self._ingest_one, self.stats, config.ingest.max_events_per_request)
+        self.reporter = PipelineReporter(
+            self.stats,
+            self.emit,
+            self._refresh_stats,
+            lambda: {name: s.dropped_total for name, s in self.bus.streams.items()},
+        )
         self.deliveries: list[ChannelDelivery] = []
         self.collectors = Collectors(config, self.emit, self.bus, self.stats, self.health)
 
     def emit(self, event: Event) -> None:
-        """Put an event on the bus (collectors' only way in)."""
+        """Put one of astra's own events on the bus (collectors' only way in)."""
         self.bus.publish(event)
+
+    def ingest(self, events: Sequence[Event], size: int) -> None:
+        """Put events that came over the network on the bus (``size`` bytes as received)."""
+        self.bus.ingest(events, size)
+
+    def _ingest_one(self, event: Event) -> None:
+        self.bus.ingest([event], len(encode(event)))
 
     def _refresh_stats(self) -> None:
         self.udp_ingest.refresh_kernel_drops()

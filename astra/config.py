@@ -74,6 +74,9 @@ class FlushConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     interval: Annotated[float, Meta(ge=0.1, le=3600)] = 30.0
     critical_delay: Annotated[float, Meta(ge=0, le=2)] = 1.0
+    # Early windows for critical events per channel and minute; beyond it they wait for
+    # the regular window, so a flood of critical events cannot spend Discord's budget.
+    critical_per_minute: Annotated[int, Meta(ge=0, le=20)] = 6
 
 
 class IngestConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -90,6 +93,8 @@ class BufferConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[buffer]``: how much is held in memory while Discord is slow or down."""
 
     max_events: Annotated[int, Meta(ge=100, le=10_000_000)] = 200_000
+    # Events differ in size (a 64 KB traceback is not a 100-byte metric): bytes as received.
+    max_bytes: Annotated[int, Meta(ge=1024 * 1024, le=16 * 1024**3)] = 128 * 1024 * 1024
 
 
 class ShutdownConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

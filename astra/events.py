@@ -185,8 +185,15 @@ class Latency(Event, tag="latency", frozen=True):
 # --- what the pipeline says about itself ------------------------------------------------
 
 
+# The one part of ``lifecycle`` a bot may send: its gateway connection (``gateway.ready``,
+# ``gateway.disconnect``...). astra's own lifecycle actions never start with it, and ingest
+# refuses every other action, so a line in this namespace is always the bot's.
+BOT_LIFECYCLE_PREFIX = "gateway."
+
+
 class Lifecycle(Event, tag="lifecycle", frozen=True):
-    """A step in the sidecar's life: started, stopping, stopped, webhook provisioned..."""
+    """A step in the sidecar's life (started, stopping, webhook provisioned...), or the bot's
+    gateway connection (``gateway.*`` actions, the only ones ingest accepts)."""
 
     action: Annotated[str, Meta(min_length=1, max_length=64)]
     detail: Text = ""
@@ -203,7 +210,11 @@ class ConfigLoaded(Event, tag="config", frozen=True):
 
 
 class Pipeline(Event, tag="pipeline", frozen=True):
-    """The pipeline's own trouble counters over ``window_s`` seconds (only sent when non-zero)."""
+    """The pipeline's own trouble counters over ``window_s`` seconds (only sent when non-zero).
+
+    The ``*_total`` fields count since start, so a report that is late or lost loses no
+    drop: the next one still carries every drop so far.
+    """
 
     window_s: float
     received: Count = 0
@@ -215,6 +226,10 @@ class Pipeline(Event, tag="pipeline", frozen=True):
     rate_limited: Count = 0
     failed_posts: Count = 0
     undeliverable: Count = 0
+    dropped_buffer_total: Count = 0
+    dropped_by_channel: dict[str, Count] = msgspec.field(default_factory=dict)
+    kernel_drops_total: Count = 0
+    undeliverable_total: Count = 0
 
 
 # --- what astra's collectors observe ----------------------------------------------------

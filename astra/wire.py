@@ -9,13 +9,37 @@ from __future__ import annotations
 
 import msgspec
 
-from astra.events import AnyEvent, decode_one, describe_validation_error
+from astra.events import (
+    BOT_LIFECYCLE_PREFIX,
+    EVENT_TYPES,
+    AnyEvent,
+    Event,
+    Lifecycle,
+    decode_one,
+    describe_validation_error,
+)
 
 # Kinds only astra itself emits: accepting them from the network would let anyone who can
-# reach the port forge the pipeline's figures, raise alerts, or grow the collectors' state.
+# reach the port forge the pipeline's figures or its own lines, raise alerts, or grow the
+# collectors' state.
 RESERVED_KINDS = frozenset(
-    {"config", "pipeline", "health", "report", "performance", "system", "process", "file", "alert"}
+    {
+        "config",
+        "pipeline",
+        "health",
+        "report",
+        "performance",
+        "system",
+        "process",
+        "file",
+        "alert",
+        "lifecycle",
+    }
 )
+_RESERVED_TYPES = frozenset(
+    t for t in EVENT_TYPES if str(t.__struct_config__.tag) in RESERVED_KINDS
+)
+_batch_decoder = msgspec.json.Decoder(list[AnyEvent])
 
 
 class Rejection(msgspec.Struct, frozen=True):
@@ -37,6 +61,9 @@ def decode_batch(body: bytes, max_events: int) -> tuple[list[AnyEvent], list[Rej
     stripped = body.strip()
     if not stripped:
         raise BatchError("empty body: send a JSON object, a JSON array or NDJSON lines")
+    whole = _decode_whole(stripped, max_events)
+    if whole is not None:
+        return whole
     items: list[bytes | msgspec.Raw]
     try:
         if stripped[:1] == b"[":
@@ -63,9 +90,9 @@ def decode_batch(body: bytes, max_events: int) -> tuple[list[AnyEvent], list[Rej
     for index, item in enumerate(items):
         try:
             event = decode_one(item)
-            kind = str(event.__struct_config__.tag)
-            if kind in RESERVED_KINDS:
-                rejected.append(Rejection(index, f"kind: '{kind}' is reserved for astra itself"))
+            why = refusal(event)
+            if why:
+                rejected.append(Rejection(index, why))
                 continue
             events.append(event)
         except msgspec.ValidationError as exc:
@@ -75,6 +102,57 @@ def decode_batch(body: bytes, max_events: int) -> tuple[list[AnyEvent], list[Rej
         except RecursionError:
             rejected.append(Rejection(index, "JSON nested too deeply"))
     return events, rejected
+
+
+def _decode_whole(
+    stripped: bytes, max_events: int
+) -> tuple[list[AnyEvent], list[Rejection]] | None:
+    """The fast path: the whole body in one decoder call, or None to go event by event.
+
+    A body with any invalid event falls back to the slow path, which names each one.
+    """
+    if stripped[:1] == b"[":
+        array, lines = stripped, 0
+    elif b"\n" in stripped:
+        parts = [line for line in stripped.split(b"\n") if line.strip()]
+        array, lines = b"[" + b",".join(parts) + b"]", len(parts)
+    else:
+        return None
+    try:
+        decoded = _batch_decoder.decode(array)
+    except (msgspec.DecodeError, RecursionError):
+        return None
+    # Joined NDJSON must hold one event per line, or a line was not a single object.
+    if not decoded or (lines and len(decoded) != lines):
+        return None
+    if len(decoded) > max_events:
+        raise BatchError(f"too many events in one request: {len(decoded)} > {max_events}")
+    if not any(type(event) in _RESERVED_TYPES for event in decoded):
+        return decoded, []
+    events: list[AnyEvent] = []
+    rejected: list[Rejection] = []
+    for index, event in enumerate(decoded):
+        why = refusal(event)
+        if why:
+            rejected.append(Rejection(index, why))
+        else:
+            events.append(event)
+    return events, rejected
+
+
+def refusal(event: Event) -> str:
+    """Why an event may not come from the network, or '' when it may (ingest and client)."""
+    if type(event) not in _RESERVED_TYPES:
+        return ""
+    if isinstance(event, Lifecycle) and event.action.startswith(BOT_LIFECYCLE_PREFIX):
+        return ""
+    kind = str(event.__struct_config__.tag)
+    if kind == "lifecycle":
+        return (
+            f"kind: 'lifecycle' is reserved for astra itself "
+            f"(a bot may only send '{BOT_LIFECYCLE_PREFIX}*' actions)"
+        )
+    return f"kind: '{kind}' is reserved for astra itself"
 
 
 def _short(exc: Exception) -> str:

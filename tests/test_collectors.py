@@ -530,7 +530,7 @@ def test_suite_runs_blocking_collectors_in_threads_and_decides_process_down_in_e
     pid_file = tmp_path / "bot.pid"
     config = parse(f'[[watch.process]]\nname = "bot"\npid_file = "{pid_file}"\n', "c.toml", {})
     streams = [ChannelStream(name, 30.0, 1.0, time.monotonic) for name in CHANNELS]
-    bus = Bus(Router(config.routes), streams, 10_000, Redactor())
+    bus = Bus(Router(config.routes), streams, Redactor(), max_events=10_000, max_bytes=1 << 30)
     published: list[Event] = []
     bus.subscribe(published.append)
     collectors = Collectors(config, bus.publish, bus, PipelineStats(), lambda: {})

@@ -414,7 +414,7 @@ def test_oversized_text_is_cut_to_discord_limits(discord: FakeDiscord, launch: L
         )
         events.append({"kind": "command", "name": f"c{i}" + "n" * 180, "duration_ms": i})
         events.append({"kind": "metric", "name": f"m{i}" + "m" * 180, "value": i, "unit": "ms"})
-        events.append({"kind": "lifecycle", "action": "x" * 60, "detail": huge[:3000]})
+        events.append({"kind": "lifecycle", "action": "gateway." + "x" * 52, "detail": huge[:3000]})
     send_http_batches(sidecar, events, size=20)
     sidecar.wait_for(
         lambda: all(

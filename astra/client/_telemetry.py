@@ -48,7 +48,7 @@ from astra.client._transport import (
     open_transport,
     parse_address,
 )
-from astra.wire import RESERVED_KINDS
+from astra.wire import refusal
 
 ENV_ADDRESS = "ASTRA_ADDRESS"
 ENV_SOURCE = "ASTRA_SOURCE"
@@ -63,11 +63,6 @@ DEFAULT_DROP_REPORT_INTERVAL_S = 10.0
 # few enough that a burst never reaches max_queue before the flusher runs.
 _WAKE_AT = 256
 
-# The event types the sidecar's ingest refuses (``astra.wire.RESERVED_KINDS``): only astra
-# itself emits them. Checked on the decoded event, i.e. on the kind the sidecar would see.
-_RESERVED_TYPES: frozenset[type[events.Event]] = frozenset(
-    t for t in events.EVENT_TYPES if str(t.__struct_config__.tag) in RESERVED_KINDS
-)
 # Text fields ``send`` may cut when an event is too large for a datagram or a body,
 # longest first; a traceback keeps its tail (the failing frame), the others their start.
 _CUTTABLE = ("traceback", "message", "content", "error", "detail")
@@ -226,7 +221,7 @@ class Telemetry:
 
         The event is checked the way the sidecar will check it: its encoding is decoded by
         ``astra.events.decode_one``, the sidecar's own decoder (about 0.6 µs for a typical
-        event), and kinds the ingest refuses (``astra.wire.RESERVED_KINDS``) are refused
+        event), and kinds the ingest refuses (``astra.wire.refusal``) are refused
         here. An invalid event is not sent: it is counted in ``stats.rejected`` and named
         in a (rate-limited) warning of the ``astra.client`` logger. An event too large for
         one datagram (65507 bytes) or body has its text cut to fit (the traceback's tail is
@@ -239,9 +234,11 @@ class Telemetry:
             if len(data) > self._max_event_bytes:
                 event, data = shrink_text(event, data, self._max_event_bytes)
             decoded = events.decode_one(data)
-            if type(decoded) in _RESERVED_TYPES:
-                kind = decoded.__struct_config__.tag
-                self._reject(event, f"kind {kind!r} is reserved for astra itself")
+            # What the sidecar's ingest refuses (only astra itself emits it), checked on the
+            # decoded event, i.e. on the kind the sidecar would see.
+            refused = refusal(decoded)
+            if refused:
+                self._reject(event, refused)
                 return
         except msgspec.ValidationError as exc:
             self._reject(event, events.describe_validation_error(exc))

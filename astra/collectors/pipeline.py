@@ -7,7 +7,7 @@ instead of posting about its own posts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import anyio
 import msgspec
@@ -35,21 +35,32 @@ class PipelineReporter:
         stats: PipelineStats,
         emit: Callable[[Event], object],
         refresh: Callable[[], None] = lambda: None,
+        dropped_by_channel: Callable[[], Mapping[str, int]] = dict,
     ) -> None:
         self._stats = stats
         self._emit = emit
         self._refresh = refresh
+        self._dropped_by_channel = dropped_by_channel
         self._last = stats.snapshot()
 
     def report(self, window_s: float) -> Pipeline | None:
-        """Emit a ``pipeline`` event if any trouble counter moved since the last report."""
+        """Emit a ``pipeline`` event if any trouble counter moved since the last report.
+
+        Each report carries the change since the last one and the totals since start.
+        """
         self._refresh()
         now = self._stats.snapshot()
         delta = {k: max(0, now[k] - self._last[k]) for k in (*TROUBLE, "received")}
         self._last = now
         if not any(delta[k] for k in TROUBLE):
             return None
-        event = msgspec.convert({"window_s": window_s, **delta}, Pipeline)
+        totals = {
+            "dropped_buffer_total": now["dropped_buffer"],
+            "kernel_drops_total": now["kernel_drops"],
+            "undeliverable_total": now["undeliverable"],
+            "dropped_by_channel": {k: v for k, v in self._dropped_by_channel().items() if v},
+        }
+        event = msgspec.convert({"window_s": window_s, **delta, **totals}, Pipeline)
         self._emit(event)
         return event
 

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from astra.events import (
+    BOT_LIFECYCLE_PREFIX,
     Alert,
     Command,
     ConfigLoaded,
@@ -627,20 +628,45 @@ def _raw_latency_fields(events: list[Event]) -> list[Field]:
     return fields
 
 
+_PIPELINE_WINDOW_FIELDS = (
+    "received",
+    "rejected_http",
+    "malformed_udp",
+    "kernel_drops",
+    "dropped_buffer",
+    "retries",
+    "rate_limited",
+    "failed_posts",
+    "undeliverable",
+)
+
+
+def _lifecycle_lines(life: list[Lifecycle], *, bold: bool) -> str:
+    lines = []
+    for life_ev in life[-15:]:
+        where = f" [{escape_text(life_ev.channel)}]" if life_ev.channel else ""
+        action, detail = escape_text(life_ev.action), escape_text(life_ev.detail)
+        source = f" ({escape_text(life_ev.source)})" if life_ev.source and not bold else ""
+        action = f"**{action}**" if bold else action
+        lines.append(f"{ts_markup(life_ev.time)} {action}{where}{source} {detail}")
+    if len(life) > 15:
+        lines.insert(0, f"… {len(life) - 15} earlier")
+    return cut("\n".join(lines), 1024)
+
+
 def render_diagnostics(window: Window) -> list[Embed]:
     """Is the bot and the pipeline healthy: health, daily report, lifecycle, configuration."""
     fields = []
     trouble = 0
     life = [e for e in window.events if isinstance(e, Lifecycle)]
-    if life:
-        lines = []
-        for life_ev in life[-15:]:
-            where = f" [{escape_text(life_ev.channel)}]" if life_ev.channel else ""
-            action, detail = escape_text(life_ev.action), escape_text(life_ev.detail)
-            lines.append(f"{ts_markup(life_ev.time)} **{action}**{where} {detail}")
-        if len(life) > 15:
-            lines.insert(0, f"… {len(life) - 15} earlier")
-        fields.append(Field("Lifecycle", cut("\n".join(lines), 1024)))
+    # Ingest only lets a bot send gateway.* actions: those are the bot's, shown apart and
+    # never in bold, so nothing from the network reads like astra's own lines.
+    own = [e for e in life if not e.action.startswith(BOT_LIFECYCLE_PREFIX)]
+    bot = [e for e in life if e.action.startswith(BOT_LIFECYCLE_PREFIX)]
+    if own:
+        fields.append(Field("Lifecycle", _lifecycle_lines(own, bold=True)))
+    if bot:
+        fields.append(Field("Bot gateway", _lifecycle_lines(bot, bold=False)))
     for ev in window.events:
         if isinstance(ev, ConfigLoaded):
             channel_rows = [(name, mode) for name, mode in sorted(ev.channels.items())]
@@ -655,13 +681,20 @@ def render_diagnostics(window: Window) -> list[Embed]:
     if stats:
         totals: Counter[str] = Counter()
         for stat in stats:
-            for name in stat.__struct_fields__:
-                value = getattr(stat, name)
-                if name not in ("id", "ts", "source", "seq", "window_s") and isinstance(value, int):
-                    totals[name] += value
+            for name in _PIPELINE_WINDOW_FIELDS:
+                totals[name] += getattr(stat, name)
         trouble = sum(v for k, v in totals.items() if k != "received")
         trouble_rows = [(k.replace("_", " "), fmt_int(v)) for k, v in totals.items() if v]
         fields.append(Field("Pipeline trouble", code_block(table(trouble_rows))))
+        latest = stats[-1]
+        since_start = [
+            ("dropped (memory bound)", latest.dropped_buffer_total),
+            ("dropped by the kernel", latest.kernel_drops_total),
+            ("undeliverable", latest.undeliverable_total),
+        ] + [(f"dropped in #{name}", n) for name, n in sorted(latest.dropped_by_channel.items())]
+        rows = [(label, fmt_int(n)) for label, n in since_start if n]
+        if rows:
+            fields.append(Field("Lost since start", code_block(table(rows))))
     handled = ("lifecycle", "config", "pipeline", "health", "report")
     others = [r for r in _kind_counts(window.events) if not r[0].startswith(handled)]
     if others:

@@ -31,6 +31,13 @@ authors know what they are up against):
   are dropped and recorded as a violation (e.g. percent-escaped
   ``files%5B0%5D`` from ``aiohttp.FormData(quote_fields=True)``).
 * More than ``max_files`` attachments are refused as 50035 on ``attachments``.
+* Execute bodies are also checked against Discord's OpenAPI description
+  (discord/discord-api-spec, ``IncomingWebhookRequestPartial`` and the schemas it
+  references; see "execute-webhook schema" below), and are stricter than Discord where
+  it is lenient: keys that are no property of their schema are refused (Discord drops
+  them silently), snowflakes such as ``attachments[].id`` must be strings as the spec
+  says (Discord also takes the integers its own docs' example sends), and every
+  ``attachments[].id`` must name the ``n`` of a ``files[n]`` part of the same request.
 """
 
 from __future__ import annotations
@@ -97,6 +104,7 @@ _ROUTE_WEBHOOK = re.compile(r"^/webhooks/(\d+)/([^/]+)$")
 _ROUTE_WEBHOOK_MESSAGE = re.compile(r"^/webhooks/(\d+)/([^/]+)/messages/(\d+)$")
 _ROUTE_CHANNEL_WEBHOOKS = re.compile(r"^/channels/(\d+)/webhooks$")
 _FILE_PART = re.compile(r"^(?:files\[\d+\]|file\d*)$")
+_FILES_N = re.compile(r"files\[(\d+)\]")
 _BOUNDARY = re.compile(r'boundary=(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
 _TOKEN_IN_PATH = re.compile(r"(/webhooks/\d+/)[^/?]+")
 
@@ -309,35 +317,365 @@ def _parse_multipart(
         pos = next_delimiter + 2 + len(delimiter)
 
 
-def _check_string(
-    errors: _FormErrors,
-    path: tuple[str | int, ...],
-    value: Any,
-    max_len: int,
-    *,
-    required: bool = False,
-) -> int:
-    """Validate an optional/required string field; return its length (0 if invalid)."""
+# ------------------------------------------------------- execute-webhook schema
+#
+# Rules read from Discord's official OpenAPI description: github.com/discord/discord-api-spec,
+# specs/openapi.json at commit 74fda0fad044407ea280043a03ffc9bc64c4e49e (2026-07-18),
+# operation ``execute_webhook`` (POST /webhooks/{webhook_id}/{webhook_token}). The spec is
+# not copied here: each rule is written out as a check, named after the schema it comes from.
+#
+# How the spec was read:
+#
+# * The request body is ``anyOf: [IncomingWebhookRequestPartial,
+#   IncomingWebhookUpdateRequestPartial]`` (``x-discord-union: oneOf``), the same for
+#   application/json and multipart/form-data (the spec does not describe ``payload_json``
+#   or the ``files[n]`` parts; the multipart body is the JSON body, as Discord's docs say).
+#   The second schema has a subset of the first one's properties, typed identically, so a
+#   body satisfies the union exactly when it satisfies IncomingWebhookRequestPartial: that
+#   is the schema checked.
+# * Almost every optional property is typed ``[T, "null"]`` (or ``oneOf: [null, $ref]``):
+#   null is accepted there and treated like absence. Where the spec does not allow null
+#   (``SnowflakeType``; RichEmbedField ``name``/``value``; array items) null is refused.
+# * ``SnowflakeType`` is ``type: string`` with pattern ``^(0|[1-9][0-9]*)$``; it does NOT
+#   allow integers. So ``attachments[].id`` (MessageAttachmentRequest, ``id`` required)
+#   must be a string such as "0". The fake follows the spec and refuses integers, although
+#   Discord's own docs ("Uploading Files" example) and discord.py (``File.to_dict``) send
+#   ``"id": 0`` and the live API accepts that: here the fake is stricter than Discord.
+# * ``integer`` is checked as a JSON integer (Python ``int``, never ``bool``); ``1.0`` stays
+#   refused as before, though JSON Schema would count it as an integer. The spec's README
+#   adds that the API also accepts int-parseable strings for integer fields; the fake does
+#   not (it follows the schema's type).
+# * ``additionalProperties``: the spec sets none on these schemas, so JSON Schema allows
+#   extra keys, and Discord silently ignores them. The fake refuses every key that is not a
+#   property of the schema (fake-only code ``UNKNOWN_PROPERTY``), because a key Discord
+#   drops is a client bug (a typo such as ``colour`` or ``embed``) that would go unseen.
+# * ``format: uri`` is checked loosely (a scheme and no whitespace); ``format: date-time``
+#   keeps the fake's earlier ISO 8601 check.
+# * ``components`` items and ``poll`` are only checked to be objects (their schemas,
+#   ActionRowComponentForMessageRequest... and PollCreateRequest, are not encoded).
+#
+# Error codes and messages are Discord's where known (BASE_TYPE_*, NUMBER_TYPE_*,
+# MODEL_TYPE_CONVERT, URL_TYPE_INVALID_URL, DATE_TYPE_PARSE); UNKNOWN_PROPERTY,
+# UNKNOWN_ATTACHMENT and the set-uniqueness code are the fake's own.
+
+_SNOWFLAKE_PATTERN = re.compile(r"0|[1-9][0-9]*")  # SnowflakeType ``pattern``, fullmatch
+_INT32_MAX: Final = 2_147_483_647
+_URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")  # RFC 3986: a URI starts "scheme:"
+
+
+@dataclass(frozen=True, kw_only=True)
+class _String:
+    max_len: int | None = None
+    min_len: int = 0
+    fmt: str = ""  # "uri" | "date-time" | ""
+    nullable: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Integer:
+    minimum: int | None = None
+    maximum: int | None = None
+    nullable: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Number:
+    minimum: float | None = None
+    maximum: float | None = None
+    nullable: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Boolean:
+    nullable: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Snowflake:
+    """SnowflakeType: a decimal string, never a number."""
+
+    nullable: bool = False
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Choice:
+    values: tuple[str, ...]
+    nullable: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Array:
+    items: _Rule
+    max_items: int
+    unique: bool = False
+    nullable: bool = True
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Object:
+    schema: str
+    properties: dict[str, _Rule] | None  # None: only "is an object" is checked
+    required: tuple[str, ...] = ()
+    nullable: bool = True
+
+
+_Rule = _String | _Integer | _Number | _Boolean | _Snowflake | _Choice | _Array | _Object
+
+# Every URL property in these schemas: ``[string, null]``, maxLength 2048, format uri.
+_URL = _String(max_len=2048, fmt="uri")
+
+
+def _embed_media(schema: str) -> _Object:
+    """RichEmbedImage, RichEmbedThumbnail and RichEmbedVideo have the same properties."""
+    return _Object(
+        schema=schema,
+        properties={
+            "url": _URL,
+            "width": _Integer(),
+            "height": _Integer(),
+            "placeholder": _String(max_len=64),
+            "placeholder_version": _Integer(minimum=0, maximum=_INT32_MAX),
+            "is_animated": _Boolean(),
+            "description": _String(max_len=4096),
+        },
+    )
+
+
+# RichEmbed (items of IncomingWebhookRequestPartial.embeds: a bare $ref, so not nullable).
+_RICH_EMBED = _Object(
+    schema="RichEmbed",
+    nullable=False,
+    properties={
+        "type": _String(max_len=152_133),
+        "url": _URL,
+        "title": _String(max_len=MAX_TITLE),
+        "color": _Integer(minimum=0, maximum=MAX_COLOR),
+        "timestamp": _String(fmt="date-time"),
+        "description": _String(max_len=MAX_DESCRIPTION),
+        "author": _Object(
+            schema="RichEmbedAuthor",
+            properties={"name": _String(max_len=MAX_AUTHOR_NAME), "url": _URL, "icon_url": _URL},
+        ),
+        "image": _embed_media("RichEmbedImage"),
+        "thumbnail": _embed_media("RichEmbedThumbnail"),
+        "footer": _Object(
+            schema="RichEmbedFooter",
+            properties={"text": _String(max_len=MAX_FOOTER_TEXT), "icon_url": _URL},
+        ),
+        "fields": _Array(
+            max_items=MAX_FIELDS,
+            items=_Object(
+                schema="RichEmbedField",
+                nullable=False,
+                required=("name", "value"),
+                properties={
+                    "name": _String(max_len=MAX_FIELD_NAME, nullable=False),
+                    "value": _String(max_len=MAX_FIELD_VALUE, nullable=False),
+                    "inline": _Boolean(),
+                },
+            ),
+        ),
+        "provider": _Object(
+            schema="RichEmbedProvider",
+            properties={"name": _String(max_len=256), "url": _URL},
+        ),
+        "video": _embed_media("RichEmbedVideo"),
+    },
+)
+
+# MessageAllowedMentionsRequest. ``parse`` items are ``oneOf: [null, AllowedMentionTypes]``
+# in the spec; the fake keeps refusing null items there, as it did before (stricter).
+_ALLOWED_MENTIONS = _Object(
+    schema="MessageAllowedMentionsRequest",
+    properties={
+        "parse": _Array(
+            items=_Choice(values=("users", "roles", "everyone"), nullable=False),
+            max_items=1521,
+            unique=True,
+        ),
+        "users": _Array(items=_Snowflake(nullable=True), max_items=100, unique=True),
+        "roles": _Array(items=_Snowflake(nullable=True), max_items=100, unique=True),
+        "replied_user": _Boolean(),
+    },
+)
+
+# MessageAttachmentRequest (items of IncomingWebhookRequestPartial.attachments).
+_ATTACHMENT = _Object(
+    schema="MessageAttachmentRequest",
+    nullable=False,
+    required=("id",),
+    properties={
+        "id": _Snowflake(),
+        "filename": _String(min_len=1, max_len=1024),
+        "description": _String(max_len=1024),
+        "duration_secs": _Number(minimum=0, maximum=_INT32_MAX),
+        "waveform": _String(max_len=400),
+        "title": _String(max_len=1024),
+        "is_spoiler": _Boolean(),
+        "is_remix": _Boolean(),
+    },
+)
+
+# IncomingWebhookRequestPartial: the execute body.
+MAX_ATTACHMENTS: Final = 10  # attachments maxItems
+_WEBHOOK_BODY = _Object(
+    schema="IncomingWebhookRequestPartial",
+    nullable=False,
+    properties={
+        "content": _String(max_len=MAX_CONTENT),
+        "embeds": _Array(items=_RICH_EMBED, max_items=MAX_EMBEDS),
+        "allowed_mentions": _ALLOWED_MENTIONS,
+        "components": _Array(
+            items=_Object(schema="message component", properties=None, nullable=False),
+            max_items=40,
+        ),
+        "attachments": _Array(items=_ATTACHMENT, max_items=MAX_ATTACHMENTS),
+        "poll": _Object(schema="PollCreateRequest", properties=None),
+        "tts": _Boolean(),
+        "flags": _Integer(),  # [integer, null]; the spec lists no flag values
+        "username": _String(min_len=1, max_len=MAX_USERNAME),
+        "avatar_url": _URL,
+        "thread_name": _String(min_len=0, max_len=100),
+        "applied_tags": _Array(items=_Snowflake(), max_items=5),
+    },
+)
+
+_MODEL_TYPE = "Only dictionaries may be used in a ModelType"
+
+
+def _check_schema(
+    errors: _FormErrors, path: tuple[str | int, ...], value: Any, rule: _Rule
+) -> None:
+    """Check ``value`` against one spec rule, recursively; add each problem to ``errors``."""
     if value is None:
-        if required:
-            errors.add(path, "BASE_TYPE_REQUIRED", "This field is required")
-        return 0
+        if not rule.nullable:
+            if isinstance(rule, _Object):
+                errors.add(path, "MODEL_TYPE_CONVERT", _MODEL_TYPE)
+            else:
+                errors.add(path, "BASE_TYPE_REQUIRED", "This field is required")
+        return
+    if isinstance(rule, _String):
+        _check_schema_string(errors, path, value, rule)
+    elif isinstance(rule, _Integer | _Number):
+        _check_schema_number(errors, path, value, rule)
+    elif isinstance(rule, _Boolean):
+        if not isinstance(value, bool):
+            errors.add(path, "BASE_TYPE_BOOLEAN", "Must be either true or false.")
+    elif isinstance(rule, _Snowflake):
+        if not isinstance(value, str):
+            # SnowflakeType is ``type: string``: a JSON number is refused (see above).
+            errors.add(path, "BASE_TYPE_STRING", "Must be a string (a snowflake).")
+        elif not _SNOWFLAKE_PATTERN.fullmatch(value):
+            errors.add(path, "NUMBER_TYPE_COERCE", f'Value "{value}" is not snowflake.')
+    elif isinstance(rule, _Choice):
+        if value not in rule.values:
+            choices = ", ".join(f"'{v}'" for v in rule.values)
+            errors.add(path, "BASE_TYPE_CHOICES", f"Value must be one of {{{choices}}}.")
+    elif isinstance(rule, _Array):
+        if not isinstance(value, list):
+            errors.add(path, "BASE_TYPE_ARRAY", "Must be an array.")
+            return
+        if len(value) > rule.max_items:
+            errors.add(
+                path, "BASE_TYPE_MAX_LENGTH", f"Must be {rule.max_items} or fewer in length."
+            )
+        seen: list[Any] = []
+        for n, item in enumerate(value):
+            _check_schema(errors, (*path, n), item, rule.items)
+            if rule.unique:
+                if item in seen:
+                    errors.add(
+                        (*path, n),
+                        "SET_TYPE_ALREADY_CONTAINS_VALUE",
+                        "The set already contains this value",
+                    )
+                seen.append(item)
+    else:
+        if not isinstance(value, dict):
+            errors.add(path, "MODEL_TYPE_CONVERT", _MODEL_TYPE)
+            return
+        if rule.properties is None:
+            return
+        for key in value:
+            if key not in rule.properties:
+                errors.add(
+                    (*path, key),
+                    "UNKNOWN_PROPERTY",
+                    f"Not a property of {rule.schema} (Discord would silently drop it).",
+                )
+        for key in rule.required:
+            if key not in value:
+                errors.add((*path, key), "BASE_TYPE_REQUIRED", "This field is required")
+        for key, sub in rule.properties.items():
+            if key in value:
+                _check_schema(errors, (*path, key), value[key], sub)
+
+
+def _check_schema_string(
+    errors: _FormErrors, path: tuple[str | int, ...], value: Any, rule: _String
+) -> None:
     if not isinstance(value, str):
         errors.add(path, "BASE_TYPE_STRING", "Must be a string.")
-        return 0
-    if required and not value.strip():
-        errors.add(path, "BASE_TYPE_REQUIRED", "This field is required")
-    if len(value) > max_len:
-        errors.add(path, "BASE_TYPE_MAX_LENGTH", f"Must be {max_len} or fewer in length.")
-    return len(value)
+        return
+    if rule.min_len > 0 and rule.max_len is not None:
+        if not rule.min_len <= len(value) <= rule.max_len:
+            errors.add(
+                path,
+                "BASE_TYPE_BAD_LENGTH",
+                f"Must be between {rule.min_len} and {rule.max_len} in length.",
+            )
+    elif rule.max_len is not None and len(value) > rule.max_len:
+        errors.add(path, "BASE_TYPE_MAX_LENGTH", f"Must be {rule.max_len} or fewer in length.")
+    if rule.fmt == "uri":
+        scheme, colon, _ = value.partition(":")
+        if not colon or not _URI_SCHEME.fullmatch(scheme) or re.search(r"\s", value):
+            errors.add(path, "URL_TYPE_INVALID_URL", "Not a well formed URL.")
+    elif rule.fmt == "date-time":
+        try:
+            datetime.fromisoformat(value)
+        except ValueError:
+            errors.add(path, "DATE_TYPE_PARSE", f"Could not parse {value}. Should be ISO8601.")
 
 
-def _check_name(errors: _FormErrors, key: str, value: Any) -> None:
+def _check_schema_number(
+    errors: _FormErrors, path: tuple[str | int, ...], value: Any, rule: _Integer | _Number
+) -> None:
+    if isinstance(rule, _Integer):
+        if not _is_int(value):
+            errors.add(path, "NUMBER_TYPE_COERCE", f'Value "{value}" is not int.')
+            return
+        kind = "int"
+    else:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
+            errors.add(path, "NUMBER_TYPE_COERCE", f'Value "{value}" is not a number.')
+            return
+        kind = "float"
+    if rule.minimum is not None and value < rule.minimum:
+        errors.add(
+            path,
+            "NUMBER_TYPE_MIN",
+            f"{kind} value should be greater than or equal to {rule.minimum}.",
+        )
+    elif rule.maximum is not None and value > rule.maximum:
+        errors.add(
+            path, "NUMBER_TYPE_MAX", f"{kind} value should be less than or equal to {rule.maximum}."
+        )
+
+
+# ------------------------------------------- what Discord enforces beyond the spec
+
+
+def _check_name(errors: _FormErrors, key: str, value: Any, *, length: bool = True) -> None:
     """Username/webhook-name rules: 1..80, no clyde/discord, not everyone/here."""
     if not isinstance(value, str):
-        errors.add((key,), "BASE_TYPE_STRING", "Must be a string.")
+        if length:
+            errors.add((key,), "BASE_TYPE_STRING", "Must be a string.")
         return
-    if not 1 <= len(value) <= MAX_USERNAME:
+    if length and not 1 <= len(value) <= MAX_USERNAME:
         errors.add(
             (key,), "BASE_TYPE_BAD_LENGTH", f"Must be between 1 and {MAX_USERNAME} in length."
         )
@@ -349,110 +687,49 @@ def _check_name(errors: _FormErrors, key: str, value: Any) -> None:
         errors.add((key,), "USERNAME_INVALID", f'Username cannot be "{lowered.strip()}"')
 
 
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _require_text(errors: _FormErrors, path: tuple[str | int, ...], value: Any) -> None:
+    """Discord refuses a missing or blank text here (a wrong type is the schema's error)."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        errors.add(path, "BASE_TYPE_REQUIRED", "This field is required")
+
+
 def _check_embed(errors: _FormErrors, index: int, embed: Any) -> int:
-    """Validate one embed; return the characters it counts towards the 6000 total."""
-    base: tuple[str | int, ...] = ("embeds", index)
+    """Discord's embed rules beyond RichEmbed's types; return the characters it counts.
+
+    The characters are those towards the 6000-per-message total (title, description,
+    field names and values, footer text, author name).
+    """
     if not isinstance(embed, dict):
-        errors.add(base, "MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType")
-        return 0
-    total = _check_string(errors, (*base, "title"), embed.get("title"), MAX_TITLE)
-    total += _check_string(
-        errors, (*base, "description"), embed.get("description"), MAX_DESCRIPTION
-    )
-    _check_string(errors, (*base, "url"), embed.get("url"), 2048)
-
-    color = embed.get("color")
-    if color is not None:
-        if not _is_int(color):
-            errors.add((*base, "color"), "NUMBER_TYPE_COERCE", f'Value "{color}" is not int.')
-        elif color < 0:
-            errors.add(
-                (*base, "color"),
-                "NUMBER_TYPE_MIN",
-                "int value should be greater than or equal to 0.",
-            )
-        elif color > MAX_COLOR:
-            errors.add(
-                (*base, "color"),
-                "NUMBER_TYPE_MAX",
-                f"int value should be less than or equal to {MAX_COLOR}.",
-            )
-
-    timestamp = embed.get("timestamp")
-    if timestamp is not None:
-        valid = isinstance(timestamp, str)
-        if valid:
-            try:
-                datetime.fromisoformat(timestamp)
-            except ValueError:
-                valid = False
-        if not valid:
-            errors.add(
-                (*base, "timestamp"),
-                "DATE_TYPE_PARSE",
-                f"Could not parse {timestamp}. Should be ISO8601.",
-            )
-
+        return 0  # already refused by the schema
+    base: tuple[str | int, ...] = ("embeds", index)
+    total = len(_text(embed.get("title"))) + len(_text(embed.get("description")))
     has_body = bool(embed.get("title")) or bool(embed.get("description"))
-    for key, text_key, limit in (
-        ("footer", "text", MAX_FOOTER_TEXT),
-        ("author", "name", MAX_AUTHOR_NAME),
-    ):
+    for key, text_key in (("footer", "text"), ("author", "name")):
         sub = embed.get(key)
-        if sub is None:
-            continue
-        if not isinstance(sub, dict):
-            errors.add(
-                (*base, key), "MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType"
-            )
-            continue
-        total += _check_string(
-            errors, (*base, key, text_key), sub.get(text_key), limit, required=True
-        )
-        has_body = has_body or bool(sub.get(text_key))
+        if isinstance(sub, dict):
+            _require_text(errors, (*base, key, text_key), sub.get(text_key))
+            total += len(_text(sub.get(text_key)))
+            has_body = has_body or bool(sub.get(text_key))
     for key in ("image", "thumbnail"):
         sub = embed.get(key)
-        if sub is None:
-            continue
-        if not isinstance(sub, dict):
-            errors.add(
-                (*base, key), "MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType"
-            )
-            continue
-        _check_string(errors, (*base, key, "url"), sub.get("url"), 2048, required=True)
-        has_body = True
-
+        if isinstance(sub, dict):
+            _require_text(errors, (*base, key, "url"), sub.get("url"))
+            has_body = True
     fields = embed.get("fields")
-    if fields is not None:
-        if not isinstance(fields, list):
-            errors.add((*base, "fields"), "BASE_TYPE_ARRAY", "Must be an array.")
-        else:
-            if len(fields) > MAX_FIELDS:
-                errors.add(
-                    (*base, "fields"),
-                    "BASE_TYPE_MAX_LENGTH",
-                    f"Must be {MAX_FIELDS} or fewer in length.",
-                )
-            for n, item in enumerate(fields):
-                path = (*base, "fields", n)
-                if not isinstance(item, dict):
-                    errors.add(
-                        path, "MODEL_TYPE_CONVERT", "Only dictionaries may be used in a ModelType"
-                    )
-                    continue
-                total += _check_string(
-                    errors, (*path, "name"), item.get("name"), MAX_FIELD_NAME, required=True
-                )
-                total += _check_string(
-                    errors, (*path, "value"), item.get("value"), MAX_FIELD_VALUE, required=True
-                )
-                inline = item.get("inline")
-                if inline is not None and not isinstance(inline, bool):
-                    errors.add(
-                        (*path, "inline"), "BASE_TYPE_BOOLEAN", "Must be either true or false."
-                    )
-            has_body = has_body or bool(fields)
-
+    if isinstance(fields, list):
+        for n, item in enumerate(fields):
+            if not isinstance(item, dict):
+                continue
+            for key in ("name", "value"):
+                # A missing or null name/value is the schema's BASE_TYPE_REQUIRED already.
+                if isinstance(item.get(key), str):
+                    _require_text(errors, (*base, "fields", n, key), item[key])
+                total += len(_text(item.get(key)))
+        has_body = has_body or bool(fields)
     if not has_body:
         # What Discord answers for {} (and for embeds with nothing displayable).
         errors.add((*base, "description"), "BASE_TYPE_REQUIRED", "This field is required")
@@ -460,34 +737,13 @@ def _check_embed(errors: _FormErrors, index: int, embed: Any) -> int:
 
 
 def _check_allowed_mentions(errors: _FormErrors, value: Any) -> None:
-    if value is None:
-        return
+    """``parse: ["users"]`` with ``users: [ids]`` (or roles) is refused by Discord."""
     if not isinstance(value, dict):
-        errors.add(
-            ("allowed_mentions",),
-            "MODEL_TYPE_CONVERT",
-            "Only dictionaries may be used in a ModelType",
-        )
         return
     parse = value.get("parse")
-    if parse is not None:
-        if not isinstance(parse, list):
-            errors.add(("allowed_mentions", "parse"), "BASE_TYPE_ARRAY", "Must be an array.")
-        else:
-            for n, item in enumerate(parse):
-                if item not in ("users", "roles", "everyone"):
-                    errors.add(
-                        ("allowed_mentions", "parse", n),
-                        "BASE_TYPE_CHOICES",
-                        "Value must be one of {'users', 'roles', 'everyone'}.",
-                    )
     for key in ("users", "roles"):
         ids = value.get(key)
-        if ids is None:
-            continue
-        if not isinstance(ids, list):
-            errors.add(("allowed_mentions", key), "BASE_TYPE_ARRAY", "Must be an array.")
-        elif ids and isinstance(parse, list) and key in parse:
+        if isinstance(ids, list) and ids and isinstance(parse, list) and key in parse:
             errors.add(
                 ("allowed_mentions",),
                 "MESSAGE_ALLOWED_MENTIONS_PARSE_EXCLUSIVE",
@@ -495,33 +751,55 @@ def _check_allowed_mentions(errors: _FormErrors, value: Any) -> None:
             )
 
 
-def _validate_message(payload: JSONObject, file_count: int, max_files: int) -> _FormErrors:
-    """Apply every documented execute-webhook limit; return the collected errors."""
+def _check_attachment_ids(errors: _FormErrors, attachments: Any, file_slots: set[int]) -> None:
+    """Each ``attachments[].id`` names the ``n`` of a ``files[n]`` part of this request.
+
+    Discord's docs: "for new attachments this must match the n in files[n]". An execute
+    creates a message, so there is no existing attachment to name instead. The error code
+    is the fake's own (Discord's is unverified). Ids that are not snowflake strings were
+    already refused by the schema.
+    """
+    if not isinstance(attachments, list):
+        return
+    for n, item in enumerate(attachments):
+        if not isinstance(item, dict):
+            continue
+        ref = item.get("id")
+        if (
+            isinstance(ref, str)
+            and _SNOWFLAKE_PATTERN.fullmatch(ref)
+            and int(ref) not in file_slots
+        ):
+            errors.add(
+                ("attachments", n, "id"),
+                "UNKNOWN_ATTACHMENT",
+                f"No files[{ref}] part in this request.",
+            )
+
+
+def _validate_message(
+    payload: JSONObject, file_slots: set[int], file_count: int, max_files: int
+) -> _FormErrors:
+    """Check an execute body against the spec's schema and every documented Discord limit.
+
+    ``file_slots`` holds the ``n`` of each ``files[n]`` part; ``file_count`` counts every
+    uploaded file (including legacy ``file``/``fileN`` parts).
+    """
     errors = _FormErrors()
-    _check_string(errors, ("content",), payload.get("content"), MAX_CONTENT)
-    if "username" in payload and payload["username"] is not None:
-        _check_name(errors, "username", payload["username"])
-    _check_string(errors, ("avatar_url",), payload.get("avatar_url"), 2048)
-    tts = payload.get("tts")
-    if tts is not None and not isinstance(tts, bool):
-        errors.add(("tts",), "BASE_TYPE_BOOLEAN", "Must be either true or false.")
+    _check_schema(errors, (), payload, _WEBHOOK_BODY)
+    if isinstance(payload.get("username"), str):
+        _check_name(errors, "username", payload["username"], length=False)
     embeds = payload.get("embeds")
-    if embeds is not None:
-        if not isinstance(embeds, list):
-            errors.add(("embeds",), "BASE_TYPE_ARRAY", "Must be an array.")
-        else:
-            if len(embeds) > MAX_EMBEDS:
-                errors.add(
-                    ("embeds",), "BASE_TYPE_MAX_LENGTH", f"Must be {MAX_EMBEDS} or fewer in length."
-                )
-            total = sum(_check_embed(errors, n, embed) for n, embed in enumerate(embeds))
-            if total > MAX_EMBED_TOTAL:
-                errors.add(
-                    ("embeds",),
-                    "MAX_EMBED_SIZE_EXCEEDED",
-                    f"Embed size exceeds maximum size of {MAX_EMBED_TOTAL}",
-                )
+    if isinstance(embeds, list):
+        total = sum(_check_embed(errors, n, embed) for n, embed in enumerate(embeds))
+        if total > MAX_EMBED_TOTAL:
+            errors.add(
+                ("embeds",),
+                "MAX_EMBED_SIZE_EXCEEDED",
+                f"Embed size exceeds maximum size of {MAX_EMBED_TOTAL}",
+            )
     _check_allowed_mentions(errors, payload.get("allowed_mentions"))
+    _check_attachment_ids(errors, payload.get("attachments"), file_slots)
     if file_count > max_files:
         errors.add(
             ("attachments",), "BASE_TYPE_MAX_LENGTH", f"Must be {max_files} or fewer in length."
@@ -1177,10 +1455,15 @@ class FakeDiscord:
 
     def _parse_body_locked(
         self, request: web.Request, body: bytes
-    ) -> tuple[JSONObject, list[tuple[str, bytes]]] | web.Response:
-        """Decode a JSON or multipart execute body (violations recorded by caller's lock)."""
+    ) -> tuple[JSONObject, list[tuple[str, bytes]], set[int]] | web.Response:
+        """Decode a JSON or multipart execute body (violations recorded by caller's lock).
+
+        Returns the payload, the uploaded files in part order, and the ``n`` of every
+        ``files[n]`` part (what ``attachments[].id`` may name).
+        """
         content_type = request.content_type
         files: list[tuple[str, bytes]] = []
+        file_slots: set[int] = set()
         if content_type == "application/json":
             raw: bytes | None = body
         elif content_type == "multipart/form-data":
@@ -1197,6 +1480,8 @@ class FakeDiscord:
                     raw = data
                 elif name is not None and _FILE_PART.match(name) and filename:
                     files.append((filename, data))
+                    if slot := _FILES_N.fullmatch(name):
+                        file_slots.add(int(slot.group(1)))
                 else:
                     self._violation_locked(
                         "unrecognised multipart part",
@@ -1211,7 +1496,7 @@ class FakeDiscord:
             )
             return _json_response(400, _http_error(400))
         if raw is None:
-            return {}, files
+            return {}, files, file_slots
         try:
             payload = json.loads(raw)
         except ValueError:
@@ -1224,7 +1509,7 @@ class FakeDiscord:
             return _json_response(
                 400, {**_error("Invalid Form Body", 50035), "errors": errors.tree}
             )
-        return payload, files
+        return payload, files, file_slots
 
     async def _execute(
         self, request: web.Request, body: bytes, webhook_id: int, token: str
@@ -1289,7 +1574,7 @@ class FakeDiscord:
             if isinstance(parsed, web.Response):
                 parsed.headers.update(headers)
                 return parsed
-            payload, files = parsed
+            payload, files, file_slots = parsed
 
             oversize = [(name, len(data)) for name, data in files if len(data) > self.max_file_size]
             if oversize:
@@ -1302,7 +1587,7 @@ class FakeDiscord:
                 )
                 return _json_response(413, _error("Request entity too large", 40005), headers)
 
-            errors = _validate_message(payload, len(files), self.max_files)
+            errors = _validate_message(payload, file_slots, len(files), self.max_files)
             if errors:
                 self._violation_locked("Invalid Form Body", ", ".join(errors.paths), request)
                 return _json_response(
@@ -1426,7 +1711,7 @@ class FakeDiscord:
             if isinstance(parsed, web.Response):
                 parsed.headers.update(headers)
                 return parsed
-            payload, _ = parsed
+            payload, _, _ = parsed
             errors = _FormErrors()
             if "name" not in payload:
                 errors.add(("name",), "BASE_TYPE_REQUIRED", "This field is required")

@@ -107,6 +107,7 @@ def error_at(tree: dict[str, Any], path: str) -> list[dict[str, str]]:
 
 
 def test_json_post_with_wait_returns_message_object() -> None:
+    """A JSON execute with wait=true answers 200 with the stored message, readable by GET."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(111)
         assert hook.url == f"{discord.api_base}/webhooks/{hook.id}/{hook.token}"
@@ -136,6 +137,7 @@ def test_json_post_with_wait_returns_message_object() -> None:
 
 
 def test_json_post_without_wait_answers_204() -> None:
+    """An execute without wait answers 204 with an empty body and still stores the message."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         resp = execute(hook, ok(), wait=False)
@@ -145,6 +147,7 @@ def test_json_post_without_wait_answers_204() -> None:
 
 
 def test_multipart_jsonl_gz_is_stored_and_readable() -> None:
+    """Multipart files (files[n] and legacy file parts) are stored, their events readable."""
     events = [{"id": "e1", "type": "on_ready"}, {"id": "e2", "type": "on_message"}]
     with FakeDiscord() as discord:
         hook = discord.create_webhook(5)
@@ -168,6 +171,7 @@ def test_multipart_jsonl_gz_is_stored_and_readable() -> None:
 
 
 def test_aiohttp_formdata_parts_are_understood() -> None:
+    """aiohttp FormData bodies are parsed; a percent-escaped filename is kept verbatim."""
     payload = json.dumps({"allowed_mentions": NO_MENTIONS})
     data = jsonl_gz([{"id": 1}])
 
@@ -196,6 +200,7 @@ def test_aiohttp_formdata_parts_are_understood() -> None:
 
 
 def test_unrecognised_part_names_are_dropped_and_recorded() -> None:
+    """Multipart parts with unknown names are dropped and recorded as violations."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(5)
         body, content_type = multipart(ok(), [("files%5B0%5D", "a.jsonl.gz", jsonl_gz([]))])
@@ -211,6 +216,7 @@ def test_unrecognised_part_names_are_dropped_and_recorded() -> None:
 
 
 def test_exact_limits_are_accepted() -> None:
+    """Texts, fields, embeds and the 6000 total exactly at Discord's limits are accepted."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         fields = [{"name": "n" * 256, "value": "v" * 4} for _ in range(5)]
@@ -321,6 +327,7 @@ LIMIT_CASES: list[tuple[str, dict[str, Any], str, str]] = [
     ("case", "extra", "path", "code"), LIMIT_CASES, ids=[c[0] for c in LIMIT_CASES]
 )
 def test_limit_refusals(case: str, extra: dict[str, Any], path: str, code: str) -> None:
+    """Each documented limit, exceeded by one, is refused as 400/50035 at the right errors path."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         resp = execute(hook, ok(**extra))
@@ -334,6 +341,7 @@ def test_limit_refusals(case: str, extra: dict[str, Any], path: str, code: str) 
 
 
 def test_error_tree_shape_matches_discord() -> None:
+    """An Invalid Form Body answer has exactly Discord's nested errors/_errors shape."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         body = execute(hook, ok(embeds=[{"title": "t" * 257}])).json()
@@ -358,6 +366,7 @@ def test_error_tree_shape_matches_discord() -> None:
 
 
 def test_file_over_10_mib_is_413() -> None:
+    """A file over 10 MiB is refused with 413/40005 while exactly 10 MiB is accepted."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         body, content_type = multipart(ok(), [("files[0]", "big.bin", b"\0" * (10 * MiB + 1))])
@@ -371,6 +380,7 @@ def test_file_over_10_mib_is_413() -> None:
 
 
 def test_eleven_files_refused() -> None:
+    """More than ten files in one execute are refused as 50035 on attachments."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         files = [(f"files[{n}]", f"f{n}.txt", b"x") for n in range(11)]
@@ -382,6 +392,7 @@ def test_eleven_files_refused() -> None:
 
 @pytest.mark.parametrize("payload", [{}, {"content": ""}, {"content": "   ", "embeds": []}])
 def test_empty_message_50006(payload: dict[str, Any]) -> None:
+    """A message with nothing to show is refused with 400/50006."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         resp = execute(hook, {**payload, "allowed_mentions": NO_MENTIONS})
@@ -390,11 +401,444 @@ def test_empty_message_50006(payload: dict[str, Any]) -> None:
         assert discord.violations[0].startswith("Cannot send an empty message")
 
 
+# ------------------------------------------ spec schema (discord-api-spec execute_webhook)
+
+
+def post_with_file(hook: Webhook, payload: dict[str, Any], parts: int = 1) -> Resp:
+    """A multipart execute with ``parts`` one-byte files[n] parts."""
+    files = [(f"files[{n}]", f"f{n}.txt", b"x") for n in range(parts)]
+    body, content_type = multipart(payload, files)
+    return call(hook.url + "?wait=true", body=body, headers={"Content-Type": content_type})
+
+
+def refused(discord: FakeDiscord, resp: Resp, path: str, code: str) -> None:
+    """Assert a 50035 answer with ``code`` at ``path``, nothing stored, one violation."""
+    assert resp.status == 400, resp.body
+    body = resp.json()
+    assert body["code"] == 50035 and body["message"] == "Invalid Form Body"
+    assert code in [e["code"] for e in error_at(body["errors"], path)], body
+    assert discord.all_messages() == []
+    (violation,) = discord.violations
+    assert violation.startswith("Invalid Form Body") and f"{path} ({code})" in violation
+
+
+def test_integer_attachment_id_is_refused() -> None:
+    """An integer attachments[].id is refused: the spec's SnowflakeType is a string only."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        attachments = [{"id": 0, "filename": "f0.txt"}]
+        resp = post_with_file(hook, ok(attachments=attachments))
+        refused(discord, resp, "attachments.0.id", "BASE_TYPE_STRING")
+
+
+def test_string_attachment_ids_naming_files_parts_are_accepted() -> None:
+    """Attachment ids "0" and "1" naming files[0] and files[1] are accepted without violation."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        attachments = [{"id": "0", "filename": "f0.txt"}, {"id": "1", "description": None}]
+        resp = post_with_file(hook, ok(attachments=attachments), parts=2)
+        assert resp.status == 200, resp.body
+        assert [a["filename"] for a in resp.json()["attachments"]] == ["f0.txt", "f1.txt"]
+        discord.assert_no_violations()
+
+
+@pytest.mark.parametrize(
+    ("parts", "ref"),
+    [(1, "1"), (2, "7"), (0, "0")],
+    ids=["past the last part", "far off", "json body without files"],
+)
+def test_attachment_id_must_name_a_files_part(parts: int, ref: str) -> None:
+    """An attachments[].id with no files[n] part of that n in the request is refused."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        payload = ok(attachments=[{"id": ref}])
+        resp = post_with_file(hook, payload, parts) if parts else execute(hook, payload)
+        refused(discord, resp, "attachments.0.id", "UNKNOWN_ATTACHMENT")
+
+
+def test_legacy_file_part_cannot_be_named_by_an_attachment_id() -> None:
+    """A legacy ``file`` part has no n, so attachments[].id "0" does not name it."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        body, content_type = multipart(ok(attachments=[{"id": "0"}]), [("file", "a.txt", b"x")])
+        resp = call(hook.url, body=body, headers={"Content-Type": content_type})
+        refused(discord, resp, "attachments.0.id", "UNKNOWN_ATTACHMENT")
+
+
+UNKNOWN_CASES: list[tuple[str, dict[str, Any], str]] = [
+    ("top-level typo", {"embed": [{"description": "x"}]}, "embed"),
+    (
+        "top-level not a webhook field",
+        {"message_reference": {"message_id": "1"}},
+        "message_reference",
+    ),
+    ("top-level sticker_ids", {"sticker_ids": ["1"]}, "sticker_ids"),
+    ("embed colour", {"embeds": [{"description": "x", "colour": 1}]}, "embeds.0.colour"),
+    (
+        "field key",
+        {"embeds": [{"fields": [{"name": "n", "value": "v", "short": True}]}]},
+        "embeds.0.fields.0.short",
+    ),
+    ("footer key", {"embeds": [{"footer": {"text": "t", "icon": "x"}}]}, "embeds.0.footer.icon"),
+    (
+        "allowed_mentions key",
+        {"allowed_mentions": {"parse": [], "everyone": False}},
+        "allowed_mentions.everyone",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("case", "extra", "path"), UNKNOWN_CASES, ids=[c[0] for c in UNKNOWN_CASES]
+)
+def test_unknown_properties_are_refused(case: str, extra: dict[str, Any], path: str) -> None:
+    """A key that is no property of its spec schema is refused (Discord would drop it)."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        resp = execute(hook, ok(**extra))
+        refused(discord, resp, path, "UNKNOWN_PROPERTY")
+
+
+def test_unknown_attachment_property_is_refused() -> None:
+    """A key that is no property of MessageAttachmentRequest is refused."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        resp = post_with_file(hook, ok(attachments=[{"id": "0", "spoiler": True}]))
+        refused(discord, resp, "attachments.0.spoiler", "UNKNOWN_PROPERTY")
+
+
+def embed(**extra: Any) -> dict[str, Any]:
+    return {"embeds": [{"description": "x", **extra}]}
+
+
+TYPE_CASES: list[tuple[str, dict[str, Any], str, str]] = [
+    # IncomingWebhookRequestPartial
+    ("content number", {"content": 5}, "content", "BASE_TYPE_STRING"),
+    ("tts string", {"tts": "yes"}, "tts", "BASE_TYPE_BOOLEAN"),
+    ("flags string", {"flags": "4"}, "flags", "NUMBER_TYPE_COERCE"),
+    ("flags bool", {"flags": True}, "flags", "NUMBER_TYPE_COERCE"),
+    ("flags float", {"flags": 4.5}, "flags", "NUMBER_TYPE_COERCE"),
+    ("username number", {"username": 7}, "username", "BASE_TYPE_STRING"),
+    ("avatar_url not a URL", {"avatar_url": "not a url"}, "avatar_url", "URL_TYPE_INVALID_URL"),
+    (
+        "avatar_url 2049",
+        {"avatar_url": "https://x/" + "a" * 2039},
+        "avatar_url",
+        "BASE_TYPE_MAX_LENGTH",
+    ),
+    ("thread_name 101", {"thread_name": "t" * 101}, "thread_name", "BASE_TYPE_MAX_LENGTH"),
+    ("applied_tags integer", {"applied_tags": [1]}, "applied_tags.0", "BASE_TYPE_STRING"),
+    (
+        "applied_tags 6",
+        {"applied_tags": [str(n) for n in range(6)]},
+        "applied_tags",
+        "BASE_TYPE_MAX_LENGTH",
+    ),
+    ("components object", {"components": {"type": 1}}, "components", "BASE_TYPE_ARRAY"),
+    ("components item", {"components": ["row"]}, "components.0", "MODEL_TYPE_CONVERT"),
+    ("poll string", {"poll": "yes?"}, "poll", "MODEL_TYPE_CONVERT"),
+    # RichEmbed and the schemas it references
+    ("embeds object", {"embeds": {"description": "x"}}, "embeds", "BASE_TYPE_ARRAY"),
+    ("embed null", {"embeds": [None]}, "embeds.0", "MODEL_TYPE_CONVERT"),
+    ("embed string", {"embeds": ["x"]}, "embeds.0", "MODEL_TYPE_CONVERT"),
+    ("title number", embed(title=5), "embeds.0.title", "BASE_TYPE_STRING"),
+    (
+        "description list",
+        {"embeds": [{"description": ["x"]}]},
+        "embeds.0.description",
+        "BASE_TYPE_STRING",
+    ),
+    ("color string", embed(color="#ff0000"), "embeds.0.color", "NUMBER_TYPE_COERCE"),
+    ("color bool", embed(color=True), "embeds.0.color", "NUMBER_TYPE_COERCE"),
+    ("timestamp number", embed(timestamp=1700000000), "embeds.0.timestamp", "BASE_TYPE_STRING"),
+    ("url not a URL", embed(url="example.com/x"), "embeds.0.url", "URL_TYPE_INVALID_URL"),
+    ("type number", embed(type=1), "embeds.0.type", "BASE_TYPE_STRING"),
+    ("fields object", embed(fields={"name": "n"}), "embeds.0.fields", "BASE_TYPE_ARRAY"),
+    ("field string", embed(fields=["n: v"]), "embeds.0.fields.0", "MODEL_TYPE_CONVERT"),
+    (
+        "field name number",
+        embed(fields=[{"name": 1, "value": "v"}]),
+        "embeds.0.fields.0.name",
+        "BASE_TYPE_STRING",
+    ),
+    (
+        "field value missing",
+        embed(fields=[{"name": "n"}]),
+        "embeds.0.fields.0.value",
+        "BASE_TYPE_REQUIRED",
+    ),
+    (
+        "field value null",
+        embed(fields=[{"name": "n", "value": None}]),
+        "embeds.0.fields.0.value",
+        "BASE_TYPE_REQUIRED",
+    ),
+    (
+        "field inline string",
+        embed(fields=[{"name": "n", "value": "v", "inline": "yes"}]),
+        "embeds.0.fields.0.inline",
+        "BASE_TYPE_BOOLEAN",
+    ),
+    ("footer string", embed(footer="f"), "embeds.0.footer", "MODEL_TYPE_CONVERT"),
+    ("footer text number", embed(footer={"text": 5}), "embeds.0.footer.text", "BASE_TYPE_STRING"),
+    (
+        "footer icon_url",
+        embed(footer={"text": "f", "icon_url": "icon.png"}),
+        "embeds.0.footer.icon_url",
+        "URL_TYPE_INVALID_URL",
+    ),
+    (
+        "author url number",
+        embed(author={"name": "a", "url": 5}),
+        "embeds.0.author.url",
+        "BASE_TYPE_STRING",
+    ),
+    (
+        "image width string",
+        embed(image={"url": "https://x/i.png", "width": "10"}),
+        "embeds.0.image.width",
+        "NUMBER_TYPE_COERCE",
+    ),
+    ("image url", embed(image={"url": "no scheme"}), "embeds.0.image.url", "URL_TYPE_INVALID_URL"),
+    (
+        "thumbnail placeholder 65",
+        embed(thumbnail={"url": "https://x/t.png", "placeholder": "p" * 65}),
+        "embeds.0.thumbnail.placeholder",
+        "BASE_TYPE_MAX_LENGTH",
+    ),
+    (
+        "provider name 257",
+        embed(provider={"name": "p" * 257}),
+        "embeds.0.provider.name",
+        "BASE_TYPE_MAX_LENGTH",
+    ),
+    (
+        "video is_animated",
+        embed(video={"url": "https://x/v.mp4", "is_animated": "no"}),
+        "embeds.0.video.is_animated",
+        "BASE_TYPE_BOOLEAN",
+    ),
+    # MessageAllowedMentionsRequest
+    (
+        "allowed_mentions string",
+        {"allowed_mentions": "none"},
+        "allowed_mentions",
+        "MODEL_TYPE_CONVERT",
+    ),
+    (
+        "parse string",
+        {"allowed_mentions": {"parse": "users"}},
+        "allowed_mentions.parse",
+        "BASE_TYPE_ARRAY",
+    ),
+    (
+        "parse choice",
+        {"allowed_mentions": {"parse": ["here"]}},
+        "allowed_mentions.parse.0",
+        "BASE_TYPE_CHOICES",
+    ),
+    (
+        "parse repeated",
+        {"allowed_mentions": {"parse": ["roles", "roles"]}},
+        "allowed_mentions.parse.1",
+        "SET_TYPE_ALREADY_CONTAINS_VALUE",
+    ),
+    (
+        "users integer",
+        {"allowed_mentions": {"parse": [], "users": [80351110224678912]}},
+        "allowed_mentions.users.0",
+        "BASE_TYPE_STRING",
+    ),
+    (
+        "roles not snowflake",
+        {"allowed_mentions": {"parse": [], "roles": ["@admins"]}},
+        "allowed_mentions.roles.0",
+        "NUMBER_TYPE_COERCE",
+    ),
+    (
+        "replied_user string",
+        {"allowed_mentions": {"parse": [], "replied_user": "no"}},
+        "allowed_mentions.replied_user",
+        "BASE_TYPE_BOOLEAN",
+    ),
+]
+
+ATTACHMENT_CASES: list[tuple[str, Any, str, str]] = [
+    # IncomingWebhookRequestPartial.attachments and MessageAttachmentRequest
+    ("attachments object", {"id": "0"}, "attachments", "BASE_TYPE_ARRAY"),
+    ("attachment string", ["0"], "attachments.0", "MODEL_TYPE_CONVERT"),
+    ("id missing", [{"filename": "f0.txt"}], "attachments.0.id", "BASE_TYPE_REQUIRED"),
+    ("id null", [{"id": None}], "attachments.0.id", "BASE_TYPE_REQUIRED"),
+    ("id float", [{"id": 0.0}], "attachments.0.id", "BASE_TYPE_STRING"),
+    ("id leading zero", [{"id": "00"}], "attachments.0.id", "NUMBER_TYPE_COERCE"),
+    ("id negative", [{"id": "-1"}], "attachments.0.id", "NUMBER_TYPE_COERCE"),
+    (
+        "filename empty",
+        [{"id": "0", "filename": ""}],
+        "attachments.0.filename",
+        "BASE_TYPE_BAD_LENGTH",
+    ),
+    ("filename number", [{"id": "0", "filename": 0}], "attachments.0.filename", "BASE_TYPE_STRING"),
+    (
+        "description 1025",
+        [{"id": "0", "description": "d" * 1025}],
+        "attachments.0.description",
+        "BASE_TYPE_MAX_LENGTH",
+    ),
+    (
+        "duration negative",
+        [{"id": "0", "duration_secs": -1}],
+        "attachments.0.duration_secs",
+        "NUMBER_TYPE_MIN",
+    ),
+    (
+        "duration string",
+        [{"id": "0", "duration_secs": "1"}],
+        "attachments.0.duration_secs",
+        "NUMBER_TYPE_COERCE",
+    ),
+    (
+        "is_spoiler string",
+        [{"id": "0", "is_spoiler": "yes"}],
+        "attachments.0.is_spoiler",
+        "BASE_TYPE_BOOLEAN",
+    ),
+    ("11 attachments", [{"id": "0"}] * 11, "attachments", "BASE_TYPE_MAX_LENGTH"),
+]
+
+
+@pytest.mark.parametrize("transport", ["json", "multipart"])
+@pytest.mark.parametrize(
+    ("case", "extra", "path", "code"), TYPE_CASES, ids=[c[0] for c in TYPE_CASES]
+)
+def test_wrong_types_are_refused(
+    transport: str, case: str, extra: dict[str, Any], path: str, code: str
+) -> None:
+    """A value of the wrong type per the spec's schema is refused at its errors path."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        payload = ok(**extra)
+        resp = execute(hook, payload) if transport == "json" else post_with_file(hook, payload)
+        refused(discord, resp, path, code)
+
+
+@pytest.mark.parametrize(
+    ("case", "attachments", "path", "code"), ATTACHMENT_CASES, ids=[c[0] for c in ATTACHMENT_CASES]
+)
+def test_wrong_attachment_types_are_refused(
+    case: str, attachments: Any, path: str, code: str
+) -> None:
+    """A MessageAttachmentRequest breaking the spec's types or limits is refused."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        resp = post_with_file(hook, ok(attachments=attachments))
+        refused(discord, resp, path, code)
+
+
+def test_every_spec_property_used_correctly_is_accepted() -> None:
+    """A body using most spec properties, nulls included, is accepted without violation."""
+    full_embed: dict[str, Any] = {
+        "type": "rich",
+        "url": "https://example.com/run/1",
+        "title": "t",
+        "color": None,
+        "timestamp": None,
+        "description": "d",
+        "author": {"name": "a", "url": None, "icon_url": "https://example.com/a.png"},
+        "image": {"url": "attachment://f0.txt", "width": 10, "height": None},
+        "thumbnail": {"url": "https://example.com/t.png", "placeholder": "p" * 64},
+        "footer": {"text": "f", "icon_url": None},
+        "fields": [{"name": "n", "value": "v", "inline": None}],
+        "provider": {"name": "p", "url": "https://example.com"},
+        "video": {"url": "https://example.com/v.mp4", "is_animated": False},
+    }
+    payload: dict[str, Any] = {
+        "content": None,
+        "embeds": [full_embed, {"description": "second", "fields": None, "author": None}],
+        "allowed_mentions": {"parse": [], "users": [], "roles": [], "replied_user": None},
+        "components": None,
+        "attachments": [
+            {
+                "id": "0",
+                "filename": "renamed.txt",
+                "description": "alt text",
+                "title": None,
+                "is_spoiler": False,
+                "duration_secs": 1.5,
+            }
+        ],
+        "poll": None,
+        "tts": False,
+        "flags": 4,
+        "username": "astra",
+        "avatar_url": "https://example.com/avatar.png",
+        "thread_name": None,
+        "applied_tags": None,
+    }
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        resp = post_with_file(hook, payload)
+        assert resp.status == 200, resp.body
+        assert execute(hook, ok(flags=None, tts=None, username=None)).status == 200
+        discord.assert_no_violations()
+
+
+def test_schema_errors_share_one_discord_error_tree() -> None:
+    """Several schema errors come back together in one Invalid Form Body tree."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        payload = ok(attachments=[{"id": 0}], embeds=[{"title": 1, "colour": 2}], extra=True)
+        body = post_with_file(hook, payload).json()
+        unknown = "UNKNOWN_PROPERTY", "Not a property of {} (Discord would silently drop it)."
+        assert body == {
+            "message": "Invalid Form Body",
+            "code": 50035,
+            "errors": {
+                "extra": {
+                    "_errors": [
+                        {
+                            "code": unknown[0],
+                            "message": unknown[1].format("IncomingWebhookRequestPartial"),
+                        }
+                    ]
+                },
+                "embeds": {
+                    "0": {
+                        "colour": {
+                            "_errors": [
+                                {"code": unknown[0], "message": unknown[1].format("RichEmbed")}
+                            ]
+                        },
+                        "title": {
+                            "_errors": [
+                                {"code": "BASE_TYPE_STRING", "message": "Must be a string."}
+                            ]
+                        },
+                    }
+                },
+                "attachments": {
+                    "0": {
+                        "id": {
+                            "_errors": [
+                                {
+                                    "code": "BASE_TYPE_STRING",
+                                    "message": "Must be a string (a snowflake).",
+                                }
+                            ]
+                        }
+                    }
+                },
+            },
+        }
+        assert discord.all_messages() == []
+
+
 # ----------------------------------------------------------- protocol hygiene
 
 
 @pytest.mark.parametrize("user_agent", [None, "Python-urllib/3.11", "aiohttp/3.14"])
 def test_user_agent_required(user_agent: str | None) -> None:
+    """A missing or non-DiscordBot User-Agent is refused and recorded as a violation."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         resp = execute(hook, ok(), user_agent=user_agent)
@@ -405,6 +849,7 @@ def test_user_agent_required(user_agent: str | None) -> None:
 
 @pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded"])
 def test_content_type_required(content_type: str | None) -> None:
+    """A missing or unsupported Content-Type is refused and recorded as a violation."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         headers = {"Content-Type": content_type} if content_type else {}
@@ -414,6 +859,7 @@ def test_content_type_required(content_type: str | None) -> None:
 
 
 def test_invalid_json_50109() -> None:
+    """A body that is not valid JSON is refused with 400/50109."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         resp = call(hook.url, body=b"{nope", headers={"Content-Type": "application/json"})
@@ -422,6 +868,7 @@ def test_invalid_json_50109() -> None:
 
 @pytest.mark.parametrize("prefix", ["/api", "/api/v9", "/api/v6"])
 def test_unversioned_or_wrong_api_version(prefix: str) -> None:
+    """Unversioned or non-v10 API paths are refused, with the token redacted from the violation."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         url = f"http://127.0.0.1:{discord.port}{prefix}/webhooks/{hook.id}/{hook.token}"
@@ -434,6 +881,7 @@ def test_unversioned_or_wrong_api_version(prefix: str) -> None:
 
 
 def test_unknown_route_and_method() -> None:
+    """Unknown routes answer 404 and wrong methods 405, each recorded as a violation."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         assert call(f"{discord.api_base}/gateway/bot", "GET").status == 404
@@ -445,6 +893,7 @@ def test_unknown_route_and_method() -> None:
 
 
 def test_allowed_mentions_policy() -> None:
+    """Posts without allowed_mentions parse [] are accepted but recorded as policy violations."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         assert execute(hook, {"content": "a"}).status == 200
@@ -460,6 +909,7 @@ def test_allowed_mentions_policy() -> None:
 
 
 def test_requests_are_recorded_with_status() -> None:
+    """Every request is recorded with its method, path, query, headers, body and status."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         execute(hook, ok())
@@ -475,6 +925,7 @@ def test_requests_are_recorded_with_status() -> None:
 
 
 def test_rate_limit_headers_present_and_remaining_decrements() -> None:
+    """Every answer carries per-webhook rate limit headers whose Remaining counts down."""
     with FakeDiscord(bucket_limit=5, bucket_window=2.0) as discord:
         hook = discord.create_webhook(1)
         other = discord.create_webhook(1, "other")
@@ -499,6 +950,7 @@ def test_rate_limit_headers_present_and_remaining_decrements() -> None:
 
 
 def test_bucket_exhaustion_is_429_and_a_violation() -> None:
+    """Sending past an exhausted bucket earns a 429 and a violation."""
     with FakeDiscord(bucket_limit=2, bucket_window=1.0) as discord:
         hook = discord.create_webhook(1)
         assert execute(hook, ok()).status == 200
@@ -521,6 +973,7 @@ def test_bucket_exhaustion_is_429_and_a_violation() -> None:
 
 
 def test_client_honouring_headers_gets_no_violation() -> None:
+    """A client that sleeps Reset-After when Remaining hits 0 earns no violation."""
     with FakeDiscord(bucket_limit=2, bucket_window=0.2) as discord:
         hook = discord.create_webhook(1)
         for _ in range(5):
@@ -533,6 +986,7 @@ def test_client_honouring_headers_gets_no_violation() -> None:
 
 
 def test_channel_limit_is_shared_429_not_in_headers() -> None:
+    """The per-channel limit answers a shared-scope 429 that the headers never announce."""
     with FakeDiscord(bucket_limit=100, channel_limit=3, channel_window=1.0) as discord:
         a = discord.create_webhook(7, "a")
         b = discord.create_webhook(7, "b")
@@ -553,6 +1007,7 @@ def test_channel_limit_is_shared_429_not_in_headers() -> None:
 
 
 def test_global_limit() -> None:
+    """Exceeding the global request budget answers a global 429."""
     with FakeDiscord(global_limit=3, global_window=1.0) as discord:
         hooks = [discord.create_webhook(n) for n in range(4)]
         assert [execute(h, ok()).status for h in hooks[:3]] == [200] * 3
@@ -571,6 +1026,7 @@ def test_global_limit() -> None:
 
 
 def test_fail_next() -> None:
+    """fail_next answers the given status that many times without storing anything."""
     with FakeDiscord(bucket_limit=10) as discord:
         hook = discord.create_webhook(1)
         discord.fail_next(2, status=502)
@@ -585,6 +1041,7 @@ def test_fail_next() -> None:
 
 
 def test_reset_next_drops_connection_without_storing() -> None:
+    """reset_next drops the connection, stores nothing and uses no bucket slot."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         discord.reset_next(1)
@@ -599,6 +1056,7 @@ def test_reset_next_drops_connection_without_storing() -> None:
 
 
 def test_outage() -> None:
+    """outage answers 503 to every execute until it ends."""
     with FakeDiscord(bucket_limit=100) as discord:
         hook = discord.create_webhook(1)
         discord.outage(0.6)
@@ -609,6 +1067,7 @@ def test_outage() -> None:
 
 
 def test_ratelimit_next_then_retrying_early_is_a_violation() -> None:
+    """An injected 429 is not a violation but retrying before retry_after is."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         discord.ratelimit_next(1, retry_after=0.5)
@@ -632,6 +1091,7 @@ def test_ratelimit_next_then_retrying_early_is_a_violation() -> None:
 
 
 def test_ban_next_is_cloudflare_1015() -> None:
+    """ban_next answers Cloudflare's text 429 (error code 1015) without a Via header."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         discord.ban_next(1)
@@ -645,6 +1105,7 @@ def test_ban_next_is_cloudflare_1015() -> None:
 
 
 def test_delete_webhook_and_bad_token() -> None:
+    """A deleted webhook answers 404/10015, a bad token 401/50027; only repeats are violations."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
         assert execute(hook, ok()).status == 200
@@ -665,6 +1126,8 @@ def test_delete_webhook_and_bad_token() -> None:
 
 
 def test_delay_next_stores_message_after_client_timeout() -> None:
+    """delay_next stores the message even when the client has timed out meanwhile."""
+
     async def post(url: str) -> None:
         timeout = aiohttp.ClientTimeout(total=0.1)
         async with (
@@ -693,12 +1156,14 @@ def bot(discord: FakeDiscord) -> dict[str, str]:
 
 
 def test_bot_token_looks_real() -> None:
+    """The fake's bot token has the shape of a real one."""
     discord = FakeDiscord()
     head, mid, tail = discord.bot_token.split(".")
     assert head.startswith("MT") and len(mid) == 6 and len(tail) == 38
 
 
 def test_list_and_create_webhooks_with_bot_token() -> None:
+    """The bot token lists and creates channel webhooks, with tokens only for its own."""
     with FakeDiscord() as discord:
         discord.add_channel(42)
         manual = discord.create_webhook(42, "by-hand")
@@ -723,6 +1188,7 @@ def test_list_and_create_webhooks_with_bot_token() -> None:
 
 @pytest.mark.parametrize("auth", [None, "Bot nope", "Bearer x"])
 def test_bot_routes_need_the_token(auth: str | None) -> None:
+    """Channel webhook routes refuse a missing or wrong bot token with 401."""
     with FakeDiscord() as discord:
         discord.add_channel(42)
         headers = {"Authorization": auth} if auth else {}
@@ -732,6 +1198,7 @@ def test_bot_routes_need_the_token(auth: str | None) -> None:
 
 
 def test_bot_routes_403_and_404() -> None:
+    """Channel webhook routes answer 403 without Manage Webhooks and 404 for an unknown channel."""
     with FakeDiscord() as discord:
         discord.add_channel(42, manage_webhooks=False)
         for method in ("GET", "POST"):
@@ -749,6 +1216,7 @@ def test_bot_routes_403_and_404() -> None:
 
 
 def test_fifteen_webhooks_per_channel() -> None:
+    """A sixteenth webhook in one channel is refused with 30007."""
     with FakeDiscord(bucket_limit=100) as discord:
         discord.add_channel(42)
         url = f"{discord.api_base}/channels/42/webhooks"
@@ -763,6 +1231,7 @@ def test_fifteen_webhooks_per_channel() -> None:
 
 @pytest.mark.parametrize("name", ["", "x" * 81, "Discord relay"])
 def test_create_webhook_name_rules(name: str) -> None:
+    """Webhook names breaking Discord's name rules are refused as 50035 on name."""
     with FakeDiscord() as discord:
         discord.add_channel(42)
         resp = call(

@@ -69,8 +69,10 @@ def _payload(message: OutgoingMessage, username: str) -> dict[str, Any]:
     if username:
         payload["username"] = username
     if message.files:
+        # Each id is the n of the files[n] part, as a snowflake: a string, which is how
+        # Discord's OpenAPI description types it (SnowflakeType), not a JSON number.
         payload["attachments"] = [
-            {"id": i, "filename": f.filename} for i, f in enumerate(message.files)
+            {"id": str(i), "filename": f.filename} for i, f in enumerate(message.files)
         ]
     return payload
 

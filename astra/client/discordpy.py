@@ -32,15 +32,24 @@ or use the environment: ``ASTRA_ADDRESS``, ``ASTRA_SOURCE``, ``ASTRA_CAPTURE_CON
 ``ASTRA_LOG_LEVEL`` (``WARNING`` by default, ``off`` to attach no logging handler).
 """
 
-from astra.client._capture import (
-    DEFAULT_LATENCY_INTERVAL_S,
-    ENV_CAPTURE_CONTENT,
-    ENV_LOG_LEVEL,
-    Options,
-    get_telemetry,
-    setup,
-    teardown,
-)
+try:
+    from astra.client._capture import (
+        DEFAULT_LATENCY_INTERVAL_S,
+        ENV_CAPTURE_CONTENT,
+        ENV_LOG_LEVEL,
+        Options,
+        get_telemetry,
+        setup,
+        teardown,
+    )
+except ModuleNotFoundError as exc:
+    # discord.py is an optional extra: the sidecar never needs it, a bot using this does.
+    if exc.name != "discord" and not (exc.name or "").startswith("discord."):
+        raise
+    raise ImportError(
+        "astra.client.discordpy needs discord.py: pip install 'astra-sidecar[discordpy]'",
+        name=__name__,
+    ) from None
 
 __all__ = [
     "DEFAULT_LATENCY_INTERVAL_S",

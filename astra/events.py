@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import itertools
 import os
-import re
 import time
 from datetime import UTC, datetime
-from typing import Annotated, Literal, NamedTuple
+from typing import Annotated, Literal
 
 import msgspec
 from msgspec import Meta
@@ -530,69 +529,3 @@ def describe_validation_error(exc: Exception) -> str:
 def utc_iso(ts: float) -> str:
     """ISO 8601 with microseconds and offset, the form Discord wants for embed timestamps."""
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="microseconds")
-
-
-# --- problem fingerprints: what makes two errors "the same" ------------------------------
-# Here, beside the schema, because the logs channel and the daily report group by it and
-# neither may import the other.
-
-_NUMBERS = re.compile(r"0x[0-9a-fA-F]+|\b\d+(?:\.\d+)?\b")
-_QUOTED = re.compile(r"'[^']*'|\"[^\"]*\"")
-_FRAME = re.compile(r'File "[^"]*", line \d+, in (\S+)')
-_LEVEL_RANK: dict[str, int] = {"debug": 0, "info": 1, "warning": 2, "error": 3, "critical": 4}
-
-
-def normalise_message(message: str) -> str:
-    """A message with its variable parts (numbers, ids, quoted values) folded, for grouping."""
-    first_line = message.strip().splitlines()[0] if message.strip() else ""
-    return _QUOTED.sub("…", _NUMBERS.sub("#", first_line))[:200]
-
-
-def top_frame(traceback: str | None) -> str:
-    """The innermost function named in a Python traceback, or ''."""
-    if not traceback:
-        return ""
-    frames = _FRAME.findall(traceback)
-    return str(frames[-1]) if frames else ""
-
-
-class Problem(NamedTuple):
-    """An error-like event reduced to what groups it."""
-
-    type: str  # exception class, log level or "<command> failed"
-    message: str  # the original message (a sample for display)
-    where: str  # top traceback frame, or the logger's name
-    level: LogLevel
-
-    @property
-    def fingerprint(self) -> tuple[str, str, str]:
-        """type + normalised message + top frame."""
-        return (self.type, normalise_message(self.message), self.where)
-
-    @property
-    def label(self) -> str:
-        """``KeyError in handle_vote``."""
-        return f"{self.type} in {self.where}" if self.where else self.type
-
-
-def level_rank(level: str) -> int:
-    """debug 0 … critical 4."""
-    return _LEVEL_RANK.get(level, 1)
-
-
-def problem_of(event: Event) -> Problem | None:
-    """The problem an event reports: errors, warning-and-above logs, failed commands."""
-    if isinstance(event, Error):
-        return Problem(
-            event.type or "Error", event.message, top_frame(event.traceback), event.severity
-        )
-    if isinstance(event, Log) and level_rank(event.level) >= 2:
-        return Problem(event.level.upper(), event.message, event.logger, event.level)
-    if isinstance(event, Command) and not event.ok:
-        type_ = (
-            f"/{event.name} failed" if event.command_type != "prefix" else f"{event.name} failed"
-        )
-        return Problem(
-            type_, event.error or event.error_type or "", top_frame(event.traceback), "error"
-        )
-    return None

@@ -1,7 +1,8 @@
-"""Numbers for people: sizes and spans as operators read them, shared by every channel.
+"""Numbers for people: counts, sizes, spans, latencies and rates as operators read them.
 
-Pure formatting with no I/O, so collectors (their messages and recommendations) and sinks
-(embeds) write figures the same way without depending on each other.
+The one place astra writes a figure with its unit. Pure formatting with no I/O, so
+collectors (their messages and recommendations) and sinks (embeds, the terminal preview)
+write figures the same way without depending on each other.
 """
 
 from __future__ import annotations
@@ -30,3 +31,43 @@ def fmt_duration(seconds: float) -> str:
         minutes = s % 3600 // 60
         return f"{s // 3600} h" + (f" {minutes} min" if minutes else "")
     return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
+def fmt_int(n: float) -> str:
+    """A count with thousands separators: 12,345."""
+    return f"{n:,.0f}"
+
+
+def fmt_num(x: float) -> str:
+    """A compact number: 12,345 / 12.3 / 0.042."""
+    if x != x:  # NaN
+        return "nan"
+    if abs(x) >= 1000 or x == int(x):
+        return f"{x:,.0f}"
+    if abs(x) >= 10:
+        return f"{x:,.1f}"
+    return f"{x:.3g}"
+
+
+def fmt_ms(ms: float) -> str:
+    """A latency: 840 ms, 1.25 s, 2.1 min."""
+    if ms < 1000:
+        return f"{fmt_num(round(ms, 1))} ms"
+    if ms < 60_000:
+        return f"{ms / 1000:.3g} s"
+    return f"{ms / 60_000:.2g} min"
+
+
+def fmt_pct(x: float, *, digits: int = 1) -> str:
+    """A percentage, one decimal unless told: 93.4 %."""
+    return f"{x:.{digits}f} %"
+
+
+def fmt_rate(bytes_per_s: float | None) -> str:
+    """A transfer rate: 12.4 KiB/s (``-`` when unknown)."""
+    return "-" if bytes_per_s is None else f"{fmt_bytes(bytes_per_s)}/s"
+
+
+def fmt_growth(bytes_per_day: float) -> str:
+    """A size's change per day, signed: +1.2 MiB/day, -512 B/day."""
+    return f"{'+' if bytes_per_day >= 0 else '-'}{fmt_bytes(abs(bytes_per_day))}/day"

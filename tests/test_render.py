@@ -43,8 +43,10 @@ from astra.sinks.messages import (
     fit_embed,
     pack_messages,
 )
-from astra.sinks.render import fmt_bytes, fmt_duration, fmt_ms, render_window, sparkline
+from astra.sinks.render import render_window
+from astra.sinks.render.format import sparkline
 from astra.streams.windows import Window
+from astra.units import fmt_bytes, fmt_duration, fmt_ms
 
 T0 = 1_790_000_000.0
 HOSTILE = "@everyone <@&123> **bold** `tick` ```fence``` [link](http://x)"

@@ -23,7 +23,8 @@ from collections.abc import Callable
 
 import msgspec
 
-from astra.events import Alert, Severity, level_rank
+from astra.events import Alert, Severity
+from astra.problems import level_rank
 
 
 class Firing(msgspec.Struct, kw_only=True):

@@ -36,7 +36,7 @@ resolves. It is sent at most once per cooldown per process; restarts in between 
 in the next notice.
 
 Grouping errors by fingerprint is not done here: it is a view of the events (the logs
-channel, the daily report), see ``astra.events.problem_of``.
+channel, the daily report), see ``astra.problems``.
 """
 
 from __future__ import annotations

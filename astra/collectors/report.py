@@ -21,11 +21,8 @@ from astra.events import (
     Alert,
     Command,
     Event,
-    LogLevel,
     Message,
     Performance,
-    Problem,
-    ProblemGroup,
     Process,
     ProcessDay,
     Ranked,
@@ -33,15 +30,15 @@ from astra.events import (
     Report,
     System,
     Voice,
-    level_rank,
-    problem_of,
 )
+from astra.problems import ProblemFold
 from astra.streams.router import route_key
 
 TOP_N = 10
 # Bounds on what a day can hold, whatever the bot sends.
 MAX_KEYS = 20_000
 MAX_PROBLEM_GROUPS = 1000
+SAMPLE_CHARS = 500
 # How often the scheduler asks whether the report is due.
 CHECK_INTERVAL_S = 30.0
 
@@ -66,21 +63,15 @@ def next_report_time(after: float, at: str, tz: ZoneInfo) -> float:
     raise AssertionError("unreachable: a local time recurs within three days")
 
 
-class _Group(msgspec.Struct, kw_only=True):
-    label: str
-    sample: str
-    level: LogLevel
-    count: int
-    first: float
-    last: float
-
-
 class _Day(msgspec.Struct, kw_only=True):
     kinds: Counter[str] = msgspec.field(default_factory=Counter)
     commands: Counter[str] = msgspec.field(default_factory=Counter)
     guilds: Counter[int] = msgspec.field(default_factory=Counter)
-    problems: dict[tuple[str, str, str], _Group] = msgspec.field(default_factory=dict)
-    problem_total: int = 0
+    problems: ProblemFold = msgspec.field(
+        default_factory=lambda: ProblemFold(
+            max_groups=MAX_PROBLEM_GROUPS, sample_chars=SAMPLE_CHARS
+        )
+    )
     alerts_fired: int = 0
     host_uptime_s: float | None = None
     peak_cpu: float | None = None
@@ -130,10 +121,9 @@ class DailyReportCollector:
             and (guild in day.guilds or len(day.guilds) < MAX_KEYS)
         ):
             day.guilds[guild] += 1
-        problem = problem_of(event)
-        if problem is not None:
-            self._problem(problem, event.time)
-        elif isinstance(event, System):
+        if day.problems.add(event):
+            return  # a problem carries none of the figures below
+        if isinstance(event, System):
             day.peak_cpu = max(day.peak_cpu or 0.0, event.cpu_percent)
             day.peak_memory = max(day.peak_memory or 0.0, event.memory_percent)
             day.host_uptime_s = event.uptime_s
@@ -153,26 +143,6 @@ class DailyReportCollector:
         elif isinstance(event, Alert) and event.state == "firing" and event.repeat == 0:
             day.alerts_fired += 1
 
-    def _problem(self, problem: Problem, ts: float) -> None:
-        day = self._day
-        day.problem_total += 1
-        group = day.problems.get(problem.fingerprint)
-        if group is None:
-            if len(day.problems) < MAX_PROBLEM_GROUPS:
-                day.problems[problem.fingerprint] = _Group(
-                    label=problem.label,
-                    sample=problem.message[:500],
-                    level=problem.level,
-                    count=1,
-                    first=ts,
-                    last=ts,
-                )
-            return
-        group.count += 1
-        group.first, group.last = min(group.first, ts), max(group.last, ts)
-        if level_rank(problem.level) > level_rank(group.level):
-            group.level = problem.level
-
     def collect(self) -> list[Event]:
         """The report, when its time has passed; otherwise nothing."""
         now = self._clock()
@@ -187,20 +157,6 @@ class DailyReportCollector:
     def build(self, now: float) -> Report:
         """The report of everything folded since the last one."""
         day = self._day
-        problems = sorted(
-            (
-                ProblemGroup(
-                    label=g.label,
-                    sample=g.sample,
-                    severity=g.level,
-                    count=g.count,
-                    first=g.first,
-                    last=g.last,
-                )
-                for g in day.problems.values()
-            ),
-            key=lambda g: (-level_rank(g.severity), -g.count),
-        )
         return Report(
             source="astra",
             ts=now,
@@ -211,8 +167,8 @@ class DailyReportCollector:
             events=dict(day.kinds.most_common()),
             top_commands=[Ranked(n, c) for n, c in day.commands.most_common(TOP_N)],
             top_guilds=[Ranked(str(g), c) for g, c in day.guilds.most_common(TOP_N)],
-            problems=problems[:TOP_N],
-            problem_total=day.problem_total,
+            problems=[g.reported() for g in day.problems.ranked()[:TOP_N]],
+            problem_total=day.problems.total,
             alerts_fired=day.alerts_fired,
             host_uptime_s=day.host_uptime_s,
             processes=[

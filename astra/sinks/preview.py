@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import TextIO
 
 from astra.sinks.messages import Embed, OutgoingMessage
+from astra.units import fmt_bytes, fmt_int
 
 log = logging.getLogger("astra.preview")
 
@@ -60,8 +61,8 @@ def format_message(channel: str, message: OutgoingMessage) -> str:
         lines += format_embed(embed)
     for attachment in message.files:
         lines.append(
-            f"┃ 📎 {attachment.filename} ({len(attachment.events):,} events, "
-            f"{len(attachment.data) / 1024:,.1f} KiB gzip)"
+            f"┃ 📎 {attachment.filename} ({fmt_int(len(attachment.events))} events, "
+            f"{fmt_bytes(len(attachment.data))} gzip)"
         )
     return "\n".join(lines) + "\n"
 

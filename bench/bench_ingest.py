@@ -3,8 +3,12 @@
 Runs, on this machine, in one go:
 
 1. the ceiling: a bare asyncio UDP socket and a bare aiohttp handler that only count;
-2. ``astra run`` (the real CLI, in a subprocess) taking events over HTTP batches and UDP;
-3. a burst delivered to the strict fake Discord: events per webhook request.
+2. a second ceiling, in this process: msgspec decoding the very HTTP bodies astra is sent
+   into ``astra.events`` structs (a plain ``msgspec.json.Decoder(list[AnyEvent])``, the
+   least any validating pipeline must do; ``astra.wire.decode_batch`` beside it);
+3. ``astra run`` (the real CLI, in a subprocess) taking events over HTTP batches and UDP,
+   its HTTP figure also given as a share of both ceilings;
+4. a burst delivered to the strict fake Discord: events per webhook request.
 
 Usage: python bench/bench_ingest.py [--events N]
 """
@@ -24,14 +28,49 @@ import textwrap
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import aiohttp
+import msgspec
+import psutil
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from astra.events import AnyEvent  # noqa: E402
+from astra.wire import decode_batch  # noqa: E402
 from tests.fake_discord import FakeDiscord  # noqa: E402
 from tests.sidecar import Sidecar, free_port, write_config  # noqa: E402
+
+
+class OtherLoad:
+    """CPU time used by other processes on this machine while the benchmark ran.
+
+    The machine may be shared: system-wide busy time minus this process and its waited
+    children (the sidecars, the senders). Printed so a contended run can be recognised.
+    """
+
+    def __init__(self) -> None:
+        self._started = time.monotonic()
+        self._busy, self._own = self._sample()
+
+    @staticmethod
+    def _sample() -> tuple[float, float]:
+        system = psutil.cpu_times()
+        busy = system.user + system.nice + system.system
+        busy += getattr(system, "irq", 0.0) + getattr(system, "softirq", 0.0)
+        own = psutil.Process().cpu_times()
+        return busy, own.user + own.system + own.children_user + own.children_system
+
+    def describe(self) -> str:
+        busy, own = self._sample()
+        elapsed = time.monotonic() - self._started
+        other = max(0.0, (busy - self._busy) - (own - self._own))
+        return (
+            f"other processes used {other:.1f} CPU-s in these {elapsed:.0f} s "
+            f"({100 * other / elapsed:.0f} % of one core; 0 on a quiet machine)"
+        )
+
 
 BARE_SERVER = textwrap.dedent(
     """
@@ -71,6 +110,11 @@ BARE_SERVER = textwrap.dedent(
 )
 
 
+HTTP_BATCH = 1000
+HTTP_PARALLEL = 4
+DECODE_REPEATS = 3
+
+
 def make_events(n: int, prefix: str) -> list[dict[str, object]]:
     return [
         {
@@ -84,10 +128,38 @@ def make_events(n: int, prefix: str) -> list[dict[str, object]]:
     ]
 
 
+def http_bodies(events: list[dict[str, object]], batch: int) -> list[bytes]:
+    """The bodies ``post_batches`` sends: JSON arrays of ``batch`` events."""
+    return [json.dumps(events[i : i + batch]).encode() for i in range(0, len(events), batch)]
+
+
+def decode_ceiling(bodies: list[bytes], n: int) -> list[tuple[str, float]]:
+    """Events/s of msgspec decoding ``bodies`` (best of a few passes), in this process.
+
+    The plain decoder is the ceiling; ``decode_batch`` (astra's wire layer: split into raw
+    items, decode each, refuse reserved kinds) is printed beside it for reference.
+    """
+    plain = msgspec.json.Decoder(list[AnyEvent])
+    runs: list[tuple[str, Any]] = [
+        ("msgspec Decoder(list[AnyEvent])", plain.decode),
+        ("astra.wire.decode_batch", lambda body: decode_batch(body, 1_000_000)),
+    ]
+    results = []
+    for label, decode in runs:
+        best = float("inf")
+        for _ in range(DECODE_REPEATS):
+            started = time.perf_counter()
+            for body in bodies:
+                decode(body)
+            best = min(best, time.perf_counter() - started)
+        results.append((label, n / best))
+    return results
+
+
 async def post_batches(
     port: int, events: list[dict[str, object]], batch: int, parallel: int
 ) -> None:
-    bodies = [json.dumps(events[i : i + batch]).encode() for i in range(0, len(events), batch)]
+    bodies = http_bodies(events, batch)
     queue: asyncio.Queue[bytes] = asyncio.Queue()
     for body in bodies:
         queue.put_nowait(body)
@@ -157,16 +229,16 @@ def send_udp(port: int, datagrams: list[bytes], events_per: int, paced_base: int
             sock.sendto(datagram, ("127.0.0.1", port))
 
 
-def measure(port: int, n: int, label: str) -> list[str]:
+def measure(port: int, n: int, label: str, rates: dict[str, float]) -> list[str]:
     lines = []
     base = received(port)
     events = make_events(n, label)
     start = time.monotonic()
-    asyncio.run(post_batches(port, events, batch=1000, parallel=4))
+    asyncio.run(post_batches(port, events, batch=HTTP_BATCH, parallel=HTTP_PARALLEL))
     count, end = wait_received(port, base + n)
+    rates[label] = (count - base) / (end - start)
     lines.append(
-        f"{label:<24} HTTP batches  {count - base:>9,} events "
-        f"{(count - base) / (end - start):>10,.0f} events/s"
+        f"{label:<24} HTTP batches  {count - base:>9,} events {rates[label]:>10,.0f} events/s"
     )
     for paced in (False, True):
         base = received(port)
@@ -193,12 +265,16 @@ def main() -> None:
     args = parser.parse_args()
     n = args.events
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; astra from {REPO}"
     )
     print(
         f"events per run: {n:,} "
-        "(HTTP: batches of 1000, 4 in parallel; UDP: NDJSON datagrams ≤ 8 KiB)"
+        f"(HTTP: batches of {HTTP_BATCH}, {HTTP_PARALLEL} in parallel; "
+        "UDP: NDJSON datagrams ≤ 8 KiB)"
     )
+    started, load = time.monotonic(), OtherLoad()
+    rates: dict[str, float] = {}
 
     port = free_port()
     bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(port)])
@@ -209,11 +285,20 @@ def main() -> None:
                 break
             except OSError:
                 time.sleep(0.05)
-        for line in measure(port, n, "ceiling (bare asyncio)"):
+        for line in measure(port, n, "ceiling (bare asyncio)", rates):
             print(line)
     finally:
         bare.terminate()
         bare.wait()
+
+    # The same bodies astra is sent below (ids are prefixed with the label, as there).
+    bodies = http_bodies(make_events(n, "astra run"), HTTP_BATCH)
+    decoded = decode_ceiling(bodies, n)
+    for label, rate in decoded:
+        print(
+            f"ceiling (decode only)    {label:<32} {n:>9,} events {rate:>10,.0f} events/s "
+            f"(in-process, one core, best of {DECODE_REPEATS})"
+        )
 
     with FakeDiscord() as discord, tempfile.TemporaryDirectory() as tmp:
         lines = [f'[discord]\napi_base = "{discord.api_base}"\n']
@@ -224,10 +309,18 @@ def main() -> None:
         port = free_port()
         body = "\n".join(lines) + "[flush]\ninterval = 2\n[buffer]\nmax_events = 1000000\n"
         config = write_config(Path(tmp) / "config.toml", port, body)
-        sidecar = Sidecar(config, port).start()
+        # The astra next to this script, whatever the working directory.
+        sidecar = Sidecar(config, port, env={"PYTHONPATH": str(REPO)}).start()
         try:
-            for line in measure(port, n, "astra run"):
+            for line in measure(port, n, "astra run", rates):
                 print(line)
+            astra_http = rates["astra run"]
+            print(
+                f"astra run HTTP = {100 * astra_http / decoded[0][1]:.0f} % of the msgspec "
+                f"decode ceiling, {100 * astra_http / decoded[1][1]:.0f} % of decode_batch "
+                f"alone, {100 * astra_http / rates['ceiling (bare asyncio)']:.0f} % of the "
+                "bare counting HTTP handler"
+            )
             total = received(port)
             analytics = 1419858425424253000
             deadline = time.monotonic() + 180
@@ -245,6 +338,7 @@ def main() -> None:
         finally:
             sidecar.stop()
         print(f"violations at the strict fake Discord: {len(discord.violations)}")
+    print(f"bench_ingest took {time.monotonic() - started:.0f} s; {load.describe()}")
 
 
 if __name__ == "__main__":

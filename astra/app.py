@@ -18,7 +18,7 @@ from astra.collectors.ingest_http import HttpIngest
 from astra.collectors.ingest_udp import UdpIngest
 from astra.collectors.pipeline import PipelineReporter
 from astra.collectors.suite import Collectors
-from astra.config import CHANNELS, Config, parse_address
+from astra.config import CHANNELS, Config, ingest_warnings, parse_address, server_tls_context
 from astra.events import ConfigLoaded, Event, Lifecycle, encode
 from astra.redaction import Redactor
 from astra.sinks.delivery import ChannelDelivery
@@ -68,8 +68,20 @@ class Sidecar:
             config.ingest.max_body_bytes,
             config.ingest.max_events_per_request,
             self.health,
+            token=config.ingest.token,
+            header_timeout=config.ingest.header_timeout,
+            body_timeout=config.ingest.body_timeout,
+            keepalive_timeout=config.ingest.keepalive_timeout,
+            max_connections=config.ingest.max_connections,
+            ssl_context=server_tls_context(config.ingest),
         )
-        self.udp_ingest = UdpIngest(self._ingest_one, self.stats, config.ingest.max_events_per_request)
+        self.udp_ingest = UdpIngest(
+            self._ingest_one,
+            self.stats,
+            config.ingest.max_events_per_request,
+            token=config.ingest.token,
+            unauthenticated=config.ingest.udp_unauthenticated,
+        )
         self.reporter = PipelineReporter(
             self.stats,
             self.emit,
@@ -172,17 +184,29 @@ class Sidecar:
 
     async def _start_ingest(self) -> None:
         ingest = self.config.ingest
+        for warning in ingest_warnings(self.config):
+            log.warning("%s", warning)
         if ingest.http not in ("", "off"):
             host, port = parse_address(ingest.http, "ingest.http")
             bound = await self.http_ingest.start(host, port)
-            log.info("ingest: HTTP on http://%s:%d/v1/events", *bound)
+            log.info(
+                "ingest: HTTP on %s://%s:%d/v1/events (%s; at most %d connections)",
+                self.http_ingest.scheme,
+                *bound,
+                "bearer token required" if ingest.token else "no token",
+                self.http_ingest.max_connections,
+            )
         if ingest.udp not in ("", "off"):
             host, port = parse_address(ingest.udp, "ingest.udp")
             bound = await self.udp_ingest.start(host, port, ingest.udp_receive_buffer)
+            signed = "unsigned datagrams dropped" if ingest.token else "no signature needed"
+            if ingest.token and ingest.udp_unauthenticated:
+                signed = "unsigned datagrams accepted (ingest.udp_unauthenticated)"
             log.info(
-                "ingest: UDP on %s:%d (receive buffer %d KiB)",
+                "ingest: UDP on %s:%d (receive buffer %d KiB; %s)",
                 *bound,
                 self.udp_ingest.granted_buffer // 1024,
+                signed,
             )
 
     def _announce(self) -> None:

@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from astra import __version__
-from astra.config import ConfigError, default_path, load
+from astra.config import ConfigError, default_path, ingest_warnings, load
 from astra.redaction import Redactor
 
 EXIT_USAGE = 2
@@ -52,6 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "check":
         modes = ", ".join(f"{name}={ch.mode}" for name, ch in config.channels.items())
         print(f"astra: {path}: ok ({modes})")
+        for warning in ingest_warnings(config):
+            print(f"astra: warning: {warning}", file=sys.stderr)
         return 0
     return _run(config, args.log_level)
 

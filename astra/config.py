@@ -7,8 +7,10 @@ the file, the key and the problem.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
+import ssl
 import tomllib
 import zoneinfo
 from pathlib import Path
@@ -80,13 +82,26 @@ class FlushConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class IngestConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """``[ingest]``: where the bot sends events."""
+    """``[ingest]``: where the bot sends events, and who may."""
 
     http: str = "127.0.0.1:8787"
     udp: str = "127.0.0.1:8787"
     max_body_bytes: Annotated[int, Meta(ge=1024, le=64 * 1024 * 1024)] = 4 * 1024 * 1024
     max_events_per_request: Annotated[int, Meta(ge=1, le=1_000_000)] = 50_000
     udp_receive_buffer: Annotated[int, Meta(ge=65536, le=256 * 1024 * 1024)] = 16 * 1024 * 1024
+    # A secret: HTTP posts need "Authorization: Bearer <token>", datagrams an HMAC of it.
+    token: str = ""
+    # With a token, still accept unsigned datagrams (signed ones are checked all the same).
+    udp_unauthenticated: bool = False
+    # HTTP: seconds for a connection's request head, for a request's body, and idle
+    # keep-alive connections; open connections at most (clamped to the fd limit).
+    header_timeout: Annotated[float, Meta(gt=0, le=600)] = 10.0
+    body_timeout: Annotated[float, Meta(gt=0, le=3600)] = 30.0
+    keepalive_timeout: Annotated[float, Meta(gt=0, le=3600)] = 15.0
+    max_connections: Annotated[int, Meta(ge=1, le=1_000_000)] = 256
+    # HTTPS: PEM certificate (chain) and private key files, both or neither.
+    tls_cert: str = ""
+    tls_key: str = ""
 
 
 class BufferConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -283,6 +298,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         for channel in self.channels.values():
             if channel.webhook is not None:
                 found.append(channel.webhook.token)
+        if self.ingest.token:
+            found.append(self.ingest.token)
         return found
 
 
@@ -372,8 +389,7 @@ def _resolve(raw: RawConfig, name: str) -> Config:
     if raw.discord.username:
         _check_display_name(raw.discord.username, f"{name}: discord.username")
     _check_display_name(raw.discord.webhook_name, f"{name}: discord.webhook_name")
-    _parse_address(raw.ingest.http, f"{name}: ingest.http")
-    _parse_address(raw.ingest.udp, f"{name}: ingest.udp")
+    _check_ingest(raw.ingest, name)
 
     channels: dict[str, Channel] = {}
     for channel_name in CHANNELS:
@@ -415,6 +431,121 @@ def _resolve(raw: RawConfig, name: str) -> Config:
         alerts=raw.alerts,
         watch=raw.watch,
     )
+
+
+_TOKEN = re.compile(r"[!-~]{16,}")
+
+
+def _check_ingest(ingest: IngestConfig, name: str) -> None:
+    _parse_address(ingest.http, f"{name}: ingest.http")
+    _parse_address(ingest.udp, f"{name}: ingest.udp")
+    # The token is a secret: no message here may quote it.
+    if ingest.token and not _TOKEN.fullmatch(ingest.token):
+        raise ConfigError(
+            f"{name}: ingest.token: use at least 16 printable ASCII characters without "
+            "spaces (for example the output of `openssl rand -hex 32`)"
+        )
+    if bool(ingest.tls_cert) != bool(ingest.tls_key):
+        missing = "ingest.tls_key" if ingest.tls_cert else "ingest.tls_cert"
+        raise ConfigError(
+            f"{name}: {missing}: not set; ingest.tls_cert and ingest.tls_key go together "
+            "(both or neither)"
+        )
+    if ingest.tls_cert:
+        server_tls_context(ingest, name)
+
+
+def _no_password() -> bytes:
+    # Without a callback OpenSSL would ask for an encrypted key's password on the terminal.
+    return b""
+
+
+def server_tls_context(ingest: IngestConfig, name: str = "") -> ssl.SSLContext | None:
+    """The HTTPS ingest's TLS context (None without ``tls_cert``); ``ConfigError`` naming the key.
+
+    Files are read relative to the working directory.
+    """
+    if not ingest.tls_cert:
+        return None
+    prefix = f"{name}: " if name else ""
+    cert, key = ingest.tls_cert, ingest.tls_key
+    for field, path, marker, what in (
+        ("ingest.tls_cert", cert, b"CERTIFICATE-----", "certificate"),
+        ("ingest.tls_key", key, b"PRIVATE KEY-----", "private key"),
+    ):
+        try:
+            pem = Path(path).read_bytes()
+        except OSError as exc:
+            raise ConfigError(
+                f"{prefix}{field}: cannot read {path}: {exc.strerror or exc}"
+            ) from None
+        if b"-----BEGIN " not in pem or marker not in pem:
+            raise ConfigError(f"{prefix}{field}: {path}: no PEM {what} in it")
+        if field == "ingest.tls_key" and b"ENCRYPTED" in pem:
+            raise ConfigError(
+                f"{prefix}{field}: {path}: the key is encrypted; astra needs it unencrypted "
+                "(readable by astra only)"
+            )
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER).load_verify_locations(cafile=cert)
+    except (ssl.SSLError, ValueError) as exc:
+        raise ConfigError(
+            f"{prefix}ingest.tls_cert: {cert}: not a valid PEM certificate ({_ssl_reason(exc)})"
+        ) from None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    try:
+        context.load_cert_chain(cert, key, password=_no_password)
+    except (ssl.SSLError, ValueError) as exc:
+        why = (
+            "it does not match the certificate in ingest.tls_cert"
+            if "KEY_VALUES_MISMATCH" in _ssl_reason(exc)
+            else f"not a valid PEM private key ({_ssl_reason(exc)})"
+        )
+        raise ConfigError(f"{prefix}ingest.tls_key: {key}: {why}") from None
+    return context
+
+
+def _ssl_reason(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return re.sub(r"\s*\(_ssl\.c:\d+\)", "", text)
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False  # a name other than localhost may resolve to anything
+    mapped = getattr(address, "ipv4_mapped", None)
+    return address.is_loopback or (mapped is not None and mapped.is_loopback)
+
+
+def ingest_warnings(config: Config) -> list[str]:
+    """Exposure problems of the ingest worth a warning (``astra check`` and ``astra run``)."""
+    ingest = config.ingest
+    warnings: list[str] = []
+    for key, value in (("ingest.http", ingest.http), ("ingest.udp", ingest.udp)):
+        address = _parse_address(value, key)
+        if address is None or _is_loopback(address[0]):
+            continue
+        if not ingest.token:
+            warnings.append(
+                f"{key} listens on {value}, beyond loopback, without ingest.token: anyone "
+                "who can reach it can send events (set ingest.token; see README, Security)"
+            )
+        elif key == "ingest.udp" and ingest.udp_unauthenticated:
+            warnings.append(
+                f"ingest.udp listens on {value}, beyond loopback, with "
+                "ingest.udp_unauthenticated = true: anyone who can reach it can send events"
+            )
+        elif key == "ingest.http" and not ingest.tls_cert:
+            warnings.append(
+                f"ingest.http listens on {value}, beyond loopback, without TLS: the bearer "
+                "token crosses the network in clear text (set ingest.tls_cert and "
+                "ingest.tls_key, or keep the network private)"
+            )
+    return warnings
 
 
 _CLOCK_TIME = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")

@@ -29,6 +29,12 @@ class PipelineStats:
     undeliverable: int = 0
     posts: int = 0
     posted_events: int = 0
+    # Ingest guard (HTTP connections, authentication).
+    unauthorized: int = 0  # HTTP requests answered 401, UDP datagrams without a valid signature
+    header_timeouts: int = 0  # HTTP connections closed before a complete request head arrived
+    body_timeouts: int = 0  # HTTP requests answered 408: the body did not arrive in time
+    connections_refused: int = 0  # HTTP connections over ingest.max_connections, closed at once
+    accept_errors: int = 0  # accept() failures for lack of file descriptors or memory
 
     def __post_init__(self) -> None:
         # Not dataclass fields, so ``snapshot`` stays a dict of counters. The performance

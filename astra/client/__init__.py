@@ -9,6 +9,7 @@
     from astra.client import Telemetry
 
     telemetry = Telemetry()            # ASTRA_ADDRESS or udp://127.0.0.1:8787
+                                       # (and ASTRA_INGEST_TOKEN when the sidecar has one)
     telemetry.metric("queue.depth", 12)
     telemetry.increment("jobs.done")
 """
@@ -19,7 +20,9 @@ from astra.client._telemetry import (
     DEFAULT_MAX_DATAGRAM,
     DEFAULT_MAX_QUEUE,
     ENV_ADDRESS,
+    ENV_CA,
     ENV_SOURCE,
+    ENV_TOKEN,
     ClientStats,
     Telemetry,
 )
@@ -32,7 +35,9 @@ __all__ = [
     "DEFAULT_MAX_QUEUE",
     "DROPPED_METRIC",
     "ENV_ADDRESS",
+    "ENV_CA",
     "ENV_SOURCE",
+    "ENV_TOKEN",
     "MAX_UDP_DATAGRAM",
     "ClientStats",
     "Telemetry",

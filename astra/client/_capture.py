@@ -17,7 +17,7 @@ import sys
 import time
 import weakref
 from collections.abc import Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Concatenate, Final, Literal, ParamSpec, TypeAlias
 
 import discord
@@ -76,6 +76,9 @@ class Options:
     log_level: int | str | None = None  # ASTRA_LOG_LEVEL, else WARNING; "off": no handler
     latency_interval_s: float = DEFAULT_LATENCY_INTERVAL_S
     telemetry: Telemetry | None = None  # share a client; it is then not closed on unload
+    # The sidecar's ingest.token (ASTRA_INGEST_TOKEN); a secret, so kept out of repr().
+    token: str | None = field(default=None, repr=False)
+    ca_file: str | None = None  # ASTRA_INGEST_CA: PEM file to trust for an https:// sidecar
 
 
 _captures: weakref.WeakKeyDictionary[AnyBot, _Capture] = weakref.WeakKeyDictionary()
@@ -86,7 +89,9 @@ async def setup(bot: AnyBot) -> None:
     try:
         options = _resolve_options(bot)
         log_level = _log_level(options)
-        telemetry = options.telemetry or Telemetry(options.address, source=options.source)
+        telemetry = options.telemetry or Telemetry(
+            options.address, source=options.source, token=options.token, ca_file=options.ca_file
+        )
     except Exception as exc:
         log.error("astra: telemetry disabled, the bot runs without it: %s", exc)
         return

@@ -48,10 +48,13 @@ from astra.client._transport import (
     open_transport,
     parse_address,
 )
+from astra.collectors.ingest_auth import SIGNATURE_BYTES
 from astra.wire import refusal
 
 ENV_ADDRESS = "ASTRA_ADDRESS"
 ENV_SOURCE = "ASTRA_SOURCE"
+ENV_TOKEN = "ASTRA_INGEST_TOKEN"
+ENV_CA = "ASTRA_INGEST_CA"
 
 DEFAULT_MAX_DATAGRAM = 8192
 DEFAULT_FLUSH_INTERVAL_S = 0.1
@@ -121,9 +124,14 @@ class Telemetry:
     """Sends astra events to the sidecar without ever blocking or raising into the caller.
 
     ``address`` is ``udp://HOST:PORT`` (the default, from ``ASTRA_ADDRESS`` or
-    ``udp://127.0.0.1:8787``), ``http://HOST:PORT`` or a bare ``HOST:PORT`` (UDP).
-    ``source`` names the sender on every event (default: ``ASTRA_SOURCE`` or the script
-    name). Every method is safe to call from any thread, with or without an event loop.
+    ``udp://127.0.0.1:8787``), ``http://HOST:PORT``, ``https://HOST:PORT`` or a bare
+    ``HOST:PORT`` (UDP). ``source`` names the sender on every event (default:
+    ``ASTRA_SOURCE`` or the script name). ``token`` is the sidecar's ``ingest.token``
+    (default: ``ASTRA_INGEST_TOKEN``): HTTP requests carry it as a bearer token, datagrams
+    are signed with it (HMAC-SHA256). ``ca_file`` is a PEM file to verify an ``https://``
+    sidecar's certificate against, e.g. its self-signed certificate (default:
+    ``ASTRA_INGEST_CA``, else the system's trust store). Every method is safe to call from
+    any thread, with or without an event loop.
 
     Raises ``ValueError`` for an address or a limit that cannot work; after construction,
     nothing it does raises: failures are counted in ``stats``.
@@ -140,15 +148,22 @@ class Telemetry:
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         http_timeout_s: float = DEFAULT_HTTP_TIMEOUT_S,
         drop_report_interval_s: float = DEFAULT_DROP_REPORT_INTERVAL_S,
+        token: str | None = None,
+        ca_file: str | None = None,
     ) -> None:
         _check_limits(max_datagram, flush_interval_s, max_queue, max_body_bytes, http_timeout_s)
         self._address = parse_address(address or os.environ.get(ENV_ADDRESS) or DEFAULT_ADDRESS)
+        token = (os.environ.get(ENV_TOKEN, "") if token is None else token).strip()
+        _check_token(token)
+        ca_file = ca_file or os.environ.get(ENV_CA) or None
         self._source = clip(source, NAME_CHARS) if source is not None else default_source()
         self._max_queue = max_queue
         self._wake_at = max(1, min(_WAKE_AT, max_queue // 2))
         # The largest single event the transport can carry (see transport.pack's limit).
         self._max_event_bytes = (
-            MAX_UDP_DATAGRAM if self._address.scheme == "udp" else max_body_bytes - 1
+            MAX_UDP_DATAGRAM - (SIGNATURE_BYTES if token else 0)
+            if self._address.scheme == "udp"
+            else max_body_bytes - 1
         )
         self._close_timeout_s = http_timeout_s + 1.0
         self._queue: deque[bytes] = deque()
@@ -160,6 +175,8 @@ class Telemetry:
             max_datagram=max_datagram,
             max_body_bytes=max_body_bytes,
             timeout_s=http_timeout_s,
+            token=token,
+            ca_file=ca_file,
         )
         self._flusher = Flusher(
             queue=self._queue,
@@ -465,6 +482,15 @@ def _check_limits(
         raise ValueError(f"max_body_bytes={max_body_bytes}: choose at least 1024 bytes")
     if not http_timeout_s > 0:
         raise ValueError(f"http_timeout_s={http_timeout_s}: must be positive")
+
+
+def _check_token(token: str) -> None:
+    # Never quote the token: it is a secret.
+    if token and not (token.isascii() and token.isprintable() and " " not in token):
+        raise ValueError(
+            "token: the ingest token is printable ASCII without spaces "
+            "(as the sidecar's ingest.token)"
+        )
 
 
 def clean_tags(tags: Mapping[str, events.TagValue]) -> dict[str, events.TagValue]:

@@ -12,6 +12,7 @@ import errno
 import http.client
 import select
 import socket
+import ssl
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +22,8 @@ from typing import Literal, NamedTuple, Protocol
 from urllib.parse import urlsplit
 
 import msgspec
+
+from astra.collectors.ingest_auth import SIGNATURE_BYTES, sign, token_key
 
 DEFAULT_ADDRESS = "udp://127.0.0.1:8787"
 INGEST_PATH = "/v1/events"
@@ -131,6 +134,9 @@ def pack(lines: list[bytes], target: int, limit: int) -> tuple[list[tuple[bytes,
 class UdpTransport:
     """Non-blocking, connected UDP socket: several NDJSON lines to a datagram.
 
+    With a ``key`` (the sidecar's ``ingest.token``), every datagram starts with its auth
+    line (``astra-hmac <HMAC-SHA256 hex>``), counted within ``max_datagram``.
+
     Counting with a dead sidecar: a connected UDP socket learns that nobody listens from the
     ICMP answer to a datagram already handed to the kernel, and the error (``ECONNREFUSED``)
     surfaces on the *next* send, which is not sent either. So a refusal counts two
@@ -145,10 +151,14 @@ class UdpTransport:
         max_datagram: int,
         *,
         clock: Callable[[], float] = time.monotonic,
+        key: bytes | None = None,
     ) -> None:
         self._host = host
         self._port = port
-        self._max_datagram = max_datagram
+        self._key = key
+        overhead = SIGNATURE_BYTES if key else 0
+        self._max_datagram = max_datagram - overhead
+        self._max_payload = MAX_UDP_DATAGRAM - overhead
         self._clock = clock
         self._sock: socket.socket | None = None
         self._unconfirmed = 0  # events in the last datagram sent, until the next send
@@ -174,7 +184,10 @@ class UdpTransport:
 
     def deliver(self, lines: list[bytes]) -> Delivery:
         """Pack ``lines`` into datagrams and send them; errors become counts."""
-        chunks, oversize = pack(lines, self._max_datagram, MAX_UDP_DATAGRAM)
+        chunks, oversize = pack(lines, self._max_datagram, self._max_payload)
+        if self._key:
+            key = self._key
+            chunks = [(sign(key, datagram), count) for datagram, count in chunks]
         sent = units = failed = retracted = 0
         error: str | None = None
         for index, (datagram, count) in enumerate(chunks):
@@ -257,15 +270,34 @@ _reply_decoder = msgspec.json.Decoder(_Reply)
 
 
 class HttpTransport:
-    """``POST`` NDJSON batches with urllib (blocking, but only the flusher thread waits)."""
+    """``POST`` NDJSON batches with urllib (blocking, but only the flusher thread waits).
 
-    def __init__(self, url: str, max_body_bytes: int, timeout_s: float) -> None:
+    With a ``token``, every request carries ``Authorization: Bearer <token>``. For an
+    ``https://`` URL the sidecar's certificate is checked against ``ca_file`` (a PEM file,
+    e.g. its self-signed certificate) when given, else against the system's trust store.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        max_body_bytes: int,
+        timeout_s: float,
+        *,
+        token: str = "",
+        ca_file: str | None = None,
+    ) -> None:
         self._url = url
         self._max_body = max_body_bytes
         self._timeout_s = timeout_s
+        self._headers = {"Content-Type": "application/x-ndjson"}
+        if token:
+            self._headers["Authorization"] = f"Bearer {token}"
         # No proxies: the sidecar is local, and an http_proxy in the bot's environment
         # would otherwise swallow its telemetry.
-        self._opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        handlers: list[urllib.request.BaseHandler] = [urllib.request.ProxyHandler({})]
+        if url.startswith("https:"):
+            handlers.append(urllib.request.HTTPSHandler(context=tls_context(ca_file)))
+        self._opener = urllib.request.build_opener(*handlers)
 
     def deliver(self, lines: list[bytes]) -> Delivery:
         """Post ``lines`` in bodies of at most ``max_body_bytes``; errors become counts."""
@@ -296,7 +328,7 @@ class HttpTransport:
             self._url,
             data=body,
             method="POST",
-            headers={"Content-Type": "application/x-ndjson"},
+            headers=self._headers,
         )
         try:
             with self._opener.open(request, timeout=self._timeout_s) as response:
@@ -337,10 +369,26 @@ def _describe_os_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def tls_context(ca_file: str | None) -> ssl.SSLContext:
+    """A client TLS context trusting ``ca_file`` (or the system's store); ValueError if unusable."""
+    try:
+        return ssl.create_default_context(cafile=ca_file)
+    except (OSError, ValueError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ValueError(f"ca_file={ca_file!r}: not a readable PEM file: {reason}") from None
+
+
 def open_transport(
-    address: Address, *, max_datagram: int, max_body_bytes: int, timeout_s: float
+    address: Address,
+    *,
+    max_datagram: int,
+    max_body_bytes: int,
+    timeout_s: float,
+    token: str = "",
+    ca_file: str | None = None,
 ) -> Transport:
-    """The transport for ``address``'s scheme."""
+    """The transport for ``address``'s scheme (``token``: the sidecar's ``ingest.token``)."""
     if address.scheme == "udp":
-        return UdpTransport(address.host, address.port, max_datagram)
-    return HttpTransport(address.url, max_body_bytes, timeout_s)
+        key = token_key(token) if token else None
+        return UdpTransport(address.host, address.port, max_datagram, key=key)
+    return HttpTransport(address.url, max_body_bytes, timeout_s, token=token, ca_file=ca_file)

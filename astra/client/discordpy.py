@@ -29,7 +29,9 @@ whatever ``ASTRA_LOG_LEVEL`` says.
 
 Options: set ``bot.astra_options = Options(...)`` (or a dict of its fields) before loading,
 or use the environment: ``ASTRA_ADDRESS``, ``ASTRA_SOURCE``, ``ASTRA_CAPTURE_CONTENT=1``,
-``ASTRA_LOG_LEVEL`` (``WARNING`` by default, ``off`` to attach no logging handler).
+``ASTRA_LOG_LEVEL`` (``WARNING`` by default, ``off`` to attach no logging handler),
+``ASTRA_INGEST_TOKEN`` (the sidecar's ``ingest.token``: HTTP posts carry it, datagrams are
+signed with it) and ``ASTRA_INGEST_CA`` (a PEM file to trust for an ``https://`` sidecar).
 """
 
 try:

@@ -91,7 +91,8 @@ class TelemetryHandler(logging.Handler):
     """A ``logging.Handler`` that sends records to the sidecar through a ``Telemetry``.
 
     ``telemetry`` defaults to a new client configured from the environment (``ASTRA_ADDRESS``,
-    ``ASTRA_SOURCE``); a client the handler created is closed by ``close()``.
+    ``ASTRA_SOURCE``, ``ASTRA_INGEST_TOKEN``, ``ASTRA_INGEST_CA``); a client the handler
+    created is closed by ``close()``.
     """
 
     def __init__(self, telemetry: Telemetry | None = None, level: int = logging.WARNING) -> None:

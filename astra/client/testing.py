@@ -25,6 +25,7 @@ from typing import Self
 
 import msgspec
 
+from astra.collectors.ingest_auth import split_signed
 from astra.events import AnyEvent, Event
 from astra.wire import BatchError, decode_batch
 
@@ -193,7 +194,9 @@ class UdpReceiver(_Receiver):
                 return
             except OSError:
                 return  # closed
-            self._collected.add_batch(datagram)
+            # A signed datagram (ASTRA_INGEST_TOKEN set): taken as a sidecar without a
+            # token takes it, auth line removed and the signature not checked.
+            self._collected.add_batch(split_signed(datagram)[1])
 
     def close(self) -> None:
         """Close the socket (later sends to its port are refused)."""

@@ -1,5 +1,9 @@
 """UDP ingest: datagrams holding one JSON event or NDJSON lines of events.
 
+With ``[ingest] token`` set, a datagram must start with an auth line (``ingest_auth``):
+one without a valid signature is dropped and counted (``unauthorized``) before anything
+in it is decoded, unless ``udp_unauthenticated`` lets unsigned datagrams in.
+
 A burst overflows the kernel's default receive buffer long before Python is busy, so the
 socket asks for a large ``SO_RCVBUF`` (as the DogStatsD agent does), reports what the
 kernel granted, and counts the kernel's own drops from ``/proc/net/udp``.
@@ -14,6 +18,7 @@ import socket
 import time
 from collections.abc import Callable
 
+from astra.collectors.ingest_auth import signature_ok, split_signed, token_key
 from astra.events import Event
 from astra.stats import PipelineStats
 from astra.wire import BatchError, decode_batch
@@ -75,11 +80,19 @@ class UdpIngest:
     """Receives event datagrams; malformed ones are counted, never fatal."""
 
     def __init__(
-        self, emit: Callable[[Event], object], stats: PipelineStats, max_events: int
+        self,
+        emit: Callable[[Event], object],
+        stats: PipelineStats,
+        max_events: int,
+        *,
+        token: str = "",
+        unauthenticated: bool = False,
     ) -> None:
         self._emit = emit
         self._stats = stats
         self._max_events = max_events
+        self._key = token_key(token) if token else None
+        self._require_signature = bool(token) and not unauthenticated
         self._transport: asyncio.DatagramTransport | None = None
         self.socket: socket.socket | None = None
         self.granted_buffer = 0
@@ -105,8 +118,19 @@ class UdpIngest:
         return str(bound[0]), int(bound[1])
 
     def handle(self, data: bytes) -> None:
-        """Decode one datagram and emit its events."""
+        """Check one datagram's signature, decode it and emit its events."""
         self.datagrams += 1
+        signature, payload = split_signed(data)
+        if signature is not None:
+            # Without a token there is nothing to check a signature against: a signing
+            # client is simply ahead of its sidecar's configuration.
+            if self._key is not None and not signature_ok(self._key, signature, payload):
+                self._stats.unauthorized += 1
+                return
+            data = payload
+        elif self._require_signature:
+            self._stats.unauthorized += 1
+            return
         try:
             events, rejected = decode_batch(data, self._max_events)
         except BatchError:

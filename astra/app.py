@@ -7,11 +7,12 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import aiohttp
 import anyio
+import msgspec
 
 from astra import __version__
 from astra.collectors.ingest_http import HttpIngest
@@ -19,13 +20,19 @@ from astra.collectors.ingest_udp import UdpIngest
 from astra.collectors.pipeline import PipelineReporter
 from astra.collectors.suite import Collectors
 from astra.config import CHANNELS, Config, ingest_warnings, parse_address, server_tls_context
-from astra.events import ConfigLoaded, Event, Lifecycle, encode
+from astra.events import ConfigLoaded, Event, Lifecycle
+from astra.metrics import MetricsEndpoint
 from astra.redaction import Redactor
 from astra.sinks.delivery import ChannelDelivery
 from astra.sinks.discord_http import DiscordHttp
 from astra.sinks.preview import Preview
 from astra.sinks.ratelimit import RateLimiter
-from astra.stats import PipelineStats
+from astra.statistics import (
+    ChannelStatistics,
+    DeliveryStatistics,
+    SidecarStatistics,
+    TransportStatistics,
+)
 from astra.streams.bus import Bus
 from astra.streams.router import Router
 from astra.streams.windows import ChannelStream
@@ -43,7 +50,6 @@ class Sidecar:
     def __init__(self, config: Config, redactor: Redactor) -> None:
         self.config = config
         self.redactor = redactor
-        self.stats = PipelineStats()
         self.started = time.time()
         streams = [
             ChannelStream(
@@ -63,11 +69,11 @@ class Sidecar:
             max_bytes=config.buffer.max_bytes,
         )
         self.http_ingest = HttpIngest(
-            self._ingest_one,
-            self.stats,
-            config.ingest.max_body_bytes,
-            config.ingest.max_events_per_request,
-            self.health,
+            self.ingest,
+            max_body_bytes=config.ingest.max_body_bytes,
+            max_events=config.ingest.max_events_per_request,
+            health=self.health,
+            metrics=MetricsEndpoint(self.statistics).render,
             token=config.ingest.token,
             header_timeout=config.ingest.header_timeout,
             body_timeout=config.ingest.body_timeout,
@@ -76,49 +82,67 @@ class Sidecar:
             ssl_context=server_tls_context(config.ingest),
         )
         self.udp_ingest = UdpIngest(
-            self._ingest_one,
-            self.stats,
-            config.ingest.max_events_per_request,
+            self.ingest,
+            max_events=config.ingest.max_events_per_request,
             token=config.ingest.token,
             unauthenticated=config.ingest.udp_unauthenticated,
         )
-        self.reporter = PipelineReporter(
-            self.stats,
-            self.emit,
-            self._refresh_stats,
-            lambda: {name: s.dropped_total for name, s in self.bus.streams.items()},
+        self.limiter = RateLimiter(
+            time.monotonic,
+            config.discord.channel_posts_per_minute,
+            config.discord.global_requests_per_second,
         )
+        self._transport: DiscordHttp | None = None
+        self.reporter = PipelineReporter(self.statistics, self.emit)
         self.deliveries: list[ChannelDelivery] = []
-        self.collectors = Collectors(config, self.emit, self.bus, self.stats, self.health)
+        self.collectors = Collectors(
+            config, emit=self.emit, subscribe=self.bus.subscribe, snapshot=self.statistics
+        )
 
     def emit(self, event: Event) -> None:
         """Put one of astra's own events on the bus (collectors' only way in)."""
         self.bus.publish(event)
 
-    def ingest(self, events: Sequence[Event], size: int) -> None:
-        """Put events that came over the network on the bus (``size`` bytes as received)."""
-        self.bus.ingest(events, size)
+    def ingest(self, events: Sequence[Event], size: int, raw: bytes) -> None:
+        """Put events that came over the network on the bus (``raw``: the bytes they came in)."""
+        self.bus.ingest(events, size, raw)
 
-    def _ingest_one(self, event: Event) -> None:
-        self.bus.ingest([event], len(encode(event)))
-
-    def _refresh_stats(self) -> None:
-        self.udp_ingest.refresh_kernel_drops()
-        self.stats.dropped_buffer = self.bus.dropped
+    def statistics(self) -> SidecarStatistics:
+        """Every stage's figures, composed into one snapshot taken now."""
+        deliveries = {d.name: d.statistics() for d in self.deliveries}
+        idle = DeliveryStatistics(mode="preview")
+        return SidecarStatistics(
+            version=__version__,
+            at=time.time(),
+            started=self.started,
+            http=self.http_ingest.statistics(),
+            udp=self.udp_ingest.statistics(),
+            bus=self.bus.statistics(),
+            channels={
+                name: ChannelStatistics(
+                    stream=stream.statistics(), delivery=deliveries.get(name, idle)
+                )
+                for name, stream in self.bus.streams.items()
+            },
+            limiter=self.limiter.statistics(),
+            transport=(
+                self._transport.statistics() if self._transport else TransportStatistics()
+            ),
+            collectors=self.collectors.scheduler.statistics(),
+        )
 
     def health(self) -> dict[str, Any]:
-        """Figures for ``GET /healthz``."""
-        self._refresh_stats()
+        """Figures for ``GET /healthz``: the documented keys, and the typed snapshot whole."""
+        snapshot = self.statistics()
         return {
-            "version": __version__,
-            "uptime_s": round(time.time() - self.started, 1),
-            "pending": self.bus.pending,
-            "published": self.bus.published,
-            "udp_receive_buffer": self.udp_ingest.granted_buffer,
-            "channels": {
-                d.name: ("preview" if d.previewing else "discord") for d in self.deliveries
-            },
-            **self.stats.snapshot(),
+            "version": snapshot.version,
+            "uptime_s": round(snapshot.uptime_s, 1),
+            "pending": snapshot.bus.held,
+            "published": snapshot.bus.published,
+            "udp_receive_buffer": snapshot.udp.receive_buffer_bytes,
+            "channels": {name: c.delivery.mode for name, c in snapshot.channels.items()},
+            **msgspec.structs.asdict(snapshot.totals),
+            "statistics": msgspec.to_builtins(snapshot),
         }
 
     def undelivered(self) -> int:
@@ -133,15 +157,10 @@ class Sidecar:
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=seconds)
         connector = aiohttp.TCPConnector(limit=16)
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
-            limiter = RateLimiter(
-                time.monotonic,
-                self.config.discord.channel_posts_per_minute,
-                self.config.discord.global_requests_per_second,
-            )
-            http = DiscordHttp(
+            http = self._transport = DiscordHttp(
                 session,
                 self.config.discord.api_base,
-                limiter,
+                self.limiter,
                 self.config.discord.token,
                 self.config.discord.username,
             )
@@ -152,13 +171,12 @@ class Sidecar:
                     ChannelDelivery(
                         channel,
                         self.bus.streams[name],
-                        None if channel.mode == "preview" else http,
-                        preview,
-                        self.stats,
-                        self.emit,
-                        self.redactor.add_secret,
-                        self.config.discord.webhook_name,
-                        self.config.buffer.max_events,
+                        http=None if channel.mode == "preview" else http,
+                        preview=preview,
+                        emit=self.emit,
+                        add_secret=self.redactor.add_secret,
+                        webhook_name=self.config.discord.webhook_name,
+                        max_window_events=self.config.buffer.max_events,
                     )
                 )
             await self._start_ingest()
@@ -254,9 +272,12 @@ class Sidecar:
                     Lifecycle(action="stopping", detail=f"{self.bus.published:,} events this run")
                 )
                 for delivery in self.deliveries:
-                    delivery.stream.closing = True
-                    delivery.wake()
-                await _wait_until(lambda: all(d.idle() for d in self.deliveries))
+                    delivery.stream.close()
+                # One channel's post may emit into another (a webhook provisioned): wait
+                # until all are idle at once.
+                while not all(d.idle() for d in self.deliveries):
+                    for delivery in self.deliveries:
+                        await delivery.wait_drained()
                 drain.cancel_scope.cancel()
         left = self.undelivered()
         if scope.cancelled_caught or interrupted:
@@ -269,7 +290,3 @@ class Sidecar:
                 "stopped: everything delivered (%s events this run)", f"{self.bus.published:,}"
             )
 
-
-async def _wait_until(condition: Callable[[], bool], interval: float = 0.05) -> None:
-    while not condition():
-        await anyio.sleep(interval)

@@ -1,4 +1,4 @@
-"""The ``astra`` command: ``run`` the sidecar, ``check`` a configuration."""
+"""The ``astra`` command: ``run`` the sidecar, ``check`` a configuration, ``top`` to watch one."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from astra.config import ConfigError, default_path, ingest_warnings, load
 from astra.redaction import Redactor
 
 EXIT_USAGE = 2
+DEFAULT_TOP_URL = "http://127.0.0.1:8787"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -18,6 +19,17 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"astra {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    top = commands.add_parser(
+        "top",
+        help="live view of a running sidecar",
+        description="Show a running sidecar's figures, refreshed every second (Ctrl-C ends).",
+    )
+    top.add_argument(
+        "--url",
+        default=DEFAULT_TOP_URL,
+        help=f"the sidecar's HTTP ingest address (default: {DEFAULT_TOP_URL})",
+    )
+    top.add_argument("--once", action="store_true", help="print one frame and exit")
     for name, text in (
         ("run", "run the sidecar until SIGTERM/SIGINT"),
         ("check", "validate the configuration and exit"),
@@ -43,6 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     # Zero local storage includes bytecode caches for modules imported from here on.
     sys.dont_write_bytecode = True
     args = _parser().parse_args(argv)
+    if args.command == "top":
+        return _top(args.url, args.once)
     path = args.config or default_path()
     try:
         config = load(path)
@@ -56,6 +70,19 @@ def main(argv: list[str] | None = None) -> int:
             print(f"astra: warning: {warning}", file=sys.stderr)
         return 0
     return _run(config, args.log_level)
+
+
+def _top(url: str, once: bool) -> int:
+    from astra.top import SidecarUnreachable, run
+
+    try:
+        run(url, once=once)
+    except SidecarUnreachable as exc:
+        print(f"astra: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 0
+    return 0
 
 
 def _run(config: object, log_level: str) -> int:

@@ -307,7 +307,9 @@ class ConfigError(Exception):
     """A configuration problem, with a one-line message for the user."""
 
 
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+# A default stops at the next brace: an unclosed ``${A:-`` costs a scan to the next ``{``
+# only, so a value full of them is still read in linear time.
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^{}]*+))?\}")
 _WEBHOOK_PATH = re.compile(r"/webhooks/(\d{15,21})/([A-Za-z0-9._-]{8,200})/?$")
 
 
@@ -507,7 +509,8 @@ def server_tls_context(ingest: IngestConfig, name: str = "") -> ssl.SSLContext |
 
 def _ssl_reason(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
-    return re.sub(r"\s*\(_ssl\.c:\d+\)", "", text)
+    # Anchored after a non-space: one try per run of spaces, not one per space.
+    return re.sub(r"(?<!\s)\s*\(_ssl\.c:\d+\)", "", text)
 
 
 def _is_loopback(host: str) -> bool:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable, Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
@@ -225,6 +226,11 @@ class Pipeline(Event, tag="pipeline", frozen=True):
     rate_limited: Count = 0
     failed_posts: Count = 0
     undeliverable: Count = 0
+    unauthorized: Count = 0
+    header_timeouts: Count = 0
+    body_timeouts: Count = 0
+    connections_refused: Count = 0
+    accept_errors: Count = 0
     dropped_buffer_total: Count = 0
     dropped_by_channel: dict[str, Count] = msgspec.field(default_factory=dict)
     kernel_drops_total: Count = 0
@@ -502,6 +508,21 @@ def decode_one(raw: bytes | msgspec.Raw) -> AnyEvent:
     """Decode and validate one JSON event; raises ``msgspec.ValidationError``/``DecodeError``."""
     event: AnyEvent = _decoder.decode(raw)
     return event
+
+
+def route_key(event: Event) -> str:
+    """The key routes are written in: the event kind, or command.ok / command.failed."""
+    if isinstance(event, Command):
+        return "command.ok" if event.ok else "command.failed"
+    return str(event.__struct_config__.tag)
+
+
+# A projection listening to the bus: called with events of one type, in sequence order.
+Listener = Callable[[Sequence[Event]], None]
+# How ingest hands over what it decoded: the events, the bytes they came in, and those bytes.
+Ingest = Callable[[Sequence[Event], int, bytes], None]
+# How a projection subscribes: its listener and the event types it wants (None: all).
+Subscribe = Callable[[Listener, Iterable[type[Event]] | None], None]
 
 
 def is_critical(event: Event) -> bool:

@@ -43,8 +43,14 @@ from astra.events import (
     Process,
     System,
 )
+from astra.quantiles import LogHistogram
 from astra.redaction import Redactor
-from astra.stats import PipelineStats
+from astra.statistics import (
+    BusStatistics,
+    ChannelStatistics,
+    DeliveryStatistics,
+    SidecarStatistics,
+)
 from astra.streams.bus import Bus
 from astra.streams.router import Router
 from astra.streams.windows import ChannelStream
@@ -269,15 +275,27 @@ def test_files_collector_reports_size_and_growth_per_day(tmp_path: Path) -> None
 
 def test_performance_collector_summarises_the_window() -> None:
     """Latency and command events become p50/p95/p99; pipeline figures are per window."""
-    stats = PipelineStats()
-    figures = {"published": 0, "pending": 0, "retries": 0, "rate_limited": 0}
+    figures = [SidecarStatistics(version="t", at=0, started=0)]
     clock = Clock()
-    collector = PerformanceCollector(stats, lambda: figures, clock)
+    collector = PerformanceCollector(lambda: figures[-1], clock)
+    collector.collect()
     for ms in range(1, 1001):
         collector.observe(Latency(ms=float(ms)))
         collector.observe(Command(name="vote", duration_ms=float(ms), ok=ms % 100 != 0))
-    stats.delivered("logs", [Latency(ts=time.time() - 2, ms=1.0)])
-    figures.update(published=3000, pending=12, retries=2, rate_limited=1)
+    delivered = LogHistogram()
+    delivered.add(2000.0)  # one event posted two seconds after it happened
+    logs = DeliveryStatistics(
+        mode="discord", retries=2, rate_limited=1, latency_ms=delivered.sketch()
+    )
+    figures.append(
+        SidecarStatistics(
+            version="t",
+            at=60,
+            started=0,
+            bus=BusStatistics(published=3000, held=12),
+            channels={"logs": ChannelStatistics(delivery=logs)},
+        )
+    )
     clock.now += 60
     (perf,) = collector.collect()
     assert isinstance(perf, Performance)
@@ -347,8 +365,9 @@ def test_a_failing_collector_reports_and_keeps_its_schedule() -> None:
     assert len(errors) >= 3 and all(e.source == "astra" for e in errors)
     assert errors[0].type == "PermissionError"
     assert errors[0].message == "collector boom failed: /proc is not readable"
-    assert scheduler.status["boom"].failures >= 3 and scheduler.status["boom"].last_ok is None
-    assert scheduler.status["ticker"].failures == 0 and scheduler.status["ticker"].last_ok
+    status = {c.name: c for c in scheduler.statistics()}
+    assert status["boom"].failures >= 3 and status["boom"].last_ok is None
+    assert status["ticker"].failures == 0 and status["ticker"].last_ok
     assert any(isinstance(e, Latency) and e.of == "tick" for e in emitted)
 
 
@@ -437,7 +456,8 @@ def test_automatic_mounts_start_with_root_and_skip_files(
 def test_gateway_and_command_latency_are_never_crowded_out() -> None:
     """Once the cap on latency series is reached by custom series, gateway and command still
     get theirs (the alert rules read them)."""
-    collector = PerformanceCollector(PipelineStats(), lambda: {}, Clock())
+    empty = SidecarStatistics(version="t", at=0, started=0)
+    collector = PerformanceCollector(lambda: empty, Clock())
     for n in range(MAX_LATENCY_SERIES + 10):
         collector.observe(Latency(ms=5.0, of=f"custom-{n}"))
     collector.observe(Latency(ms=40.0))
@@ -472,8 +492,9 @@ def test_a_raising_listener_costs_one_event_not_the_run() -> None:
     scheduler.add(pair, 60)
     scheduler.run_once(pair)
     assert [e.of for e in emitted if isinstance(e, Latency)] == ["second"]
-    assert scheduler.status["pair"].last_ok is not None
-    assert scheduler.status["pair"].failures == 0
+    [status] = scheduler.statistics()
+    assert status.name == "pair" and status.last_ok is not None
+    assert status.failures == 0
 
 
 class Hung:
@@ -517,7 +538,7 @@ def test_a_hung_thread_collector_does_not_block_shutdown() -> None:
         assert not runner.is_alive(), "cancelling waited for the stuck run"
         assert hung.entered.is_set() and not hung.release.is_set(), "still stuck, yet we returned"
         assert hung.daemon is True
-        assert scheduler.status["hung"].runs == 0
+        assert [c.runs for c in scheduler.statistics() if c.name == "hung"] == [0]
     finally:
         hung.release.set()
 
@@ -532,8 +553,11 @@ def test_suite_runs_blocking_collectors_in_threads_and_decides_process_down_in_e
     streams = [ChannelStream(name, 30.0, 1.0, time.monotonic) for name in CHANNELS]
     bus = Bus(Router(config.routes), streams, Redactor(), max_events=10_000, max_bytes=1 << 30)
     published: list[Event] = []
-    bus.subscribe(published.append)
-    collectors = Collectors(config, bus.publish, bus, PipelineStats(), lambda: {})
+    bus.subscribe(published.extend)
+    empty = SidecarStatistics(version="t", at=0, started=0)
+    collectors = Collectors(
+        config, emit=bus.publish, subscribe=bus.subscribe, snapshot=lambda: empty
+    )
     entries = {e.collector.name: e for e in collectors.scheduler._entries}
     assert {name: e.in_thread for name, e in entries.items()} == {
         "system": True,

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from astra.collectors.alerts import AlertBook
 from astra.collectors.health import HealthCollector
-from astra.collectors.schedule import CollectorStatus
 from astra.events import DiskStat, File, Health, Process, System
-from astra.stats import PipelineStats
+from astra.statistics import (
+    ChannelStatistics,
+    CollectorStatistics,
+    DeliveryStatistics,
+    HttpIngestStatistics,
+    SidecarStatistics,
+    StreamStatistics,
+)
 
 T0 = 1_790_000_000.0
 
@@ -27,31 +33,40 @@ def make(
     clock: Clock,
     book: AlertBook,
     pending: dict[str, int] | None = None,
-    collectors: dict[str, CollectorStatus] | None = None,
-) -> tuple[HealthCollector, PipelineStats]:
-    stats = PipelineStats()
-    probe: dict[str, Any] = {
-        "received": 1234,
-        "rejected_http": 2,
-        "channels": {"logs": "discord", "performance": "preview"},
+    collectors: dict[str, CollectorStatistics] | None = None,
+    last_post: dict[str, float] | None = None,
+) -> HealthCollector:
+    """A health collector reading a fixed statistics snapshot with two channels."""
+    modes: dict[str, Literal["discord", "preview"]] = {"logs": "discord", "performance": "preview"}
+    channels = {
+        name: ChannelStatistics(
+            stream=StreamStatistics(pending=(pending or {}).get(name, 0)),
+            delivery=DeliveryStatistics(mode=mode, last_post=(last_post or {}).get(name)),
+        )
+        for name, mode in modes.items()
     }
+    snapshot = SidecarStatistics(
+        version="test",
+        at=T0,
+        started=T0,
+        http=HttpIngestStatistics(received=1234, rejected=2),
+        channels=channels,
+        collectors=list((collectors or {}).values()),
+    )
     health = HealthCollector(
         book,
-        collectors or {},
-        stats,
-        lambda: probe,
-        lambda: pending or {},
+        lambda: snapshot,
         ingest={"http": "127.0.0.1:8787", "udp": ""},
         flush_interval_s=30,
         wall_clock=clock,
     )
-    return health, stats
+    return health
 
 
 def test_a_quiet_system_scores_100() -> None:
     """No alerts, no pressure, components fine: 100 and nothing to do."""
     clock = Clock()
-    health, _ = make(clock, AlertBook(300, clock))
+    health = make(clock, AlertBook(300, clock))
     health.observe(System(interval_s=120, cpu_percent=5, memory_percent=30))
     event = health.assess()
     assert isinstance(event, Health)
@@ -65,7 +80,7 @@ def test_memory_alert_names_the_growing_process() -> None:
     """A memory alert lowers the score and the advice names the watched process that grew."""
     clock = Clock()
     book = AlertBook(300, clock)
-    health, _ = make(clock, book)
+    health = make(clock, book)
     for minute, rss in ((0, 500), (30, 520), (60, 540)):
         health.observe(Process(ts=T0 + minute * 60, name="bot", rss_bytes=rss * 2**20))
     health.observe(Process(ts=T0 + 3600, name="astra", rss_bytes=40 * 2**20))
@@ -92,7 +107,7 @@ def test_disk_advice_names_the_watched_file_on_that_mount() -> None:
     """A full disk's advice points at the watched file growing on it."""
     clock = Clock()
     book = AlertBook(300, clock)
-    health, _ = make(clock, book)
+    health = make(clock, book)
     health.observe(
         System(
             interval_s=120,
@@ -122,7 +137,7 @@ def test_components_report_failing_collectors_and_stalled_channels() -> None:
     """A collector whose last run failed is a warning; a channel with a backlog and no post
     for longer than the staleness limit is an error."""
     clock = Clock()
-    failing = CollectorStatus(
+    failing = CollectorStatistics(
         name="files",
         interval_s=300,
         runs=3,
@@ -131,14 +146,14 @@ def test_components_report_failing_collectors_and_stalled_channels() -> None:
         last_error="PermissionError: /srv",
         last_error_at=T0 - 10,
     )
-    fine = CollectorStatus(name="system", interval_s=120, runs=5, last_ok=T0 + 12 * 60 - 5)
-    health, stats = make(
+    fine = CollectorStatistics(name="system", interval_s=120, runs=5, last_ok=T0 + 12 * 60 - 5)
+    health = make(
         clock,
         AlertBook(300, clock),
         pending={"logs": 3400},
         collectors={"files": failing, "system": fine},
+        last_post={"logs": T0},
     )
-    stats.delivered("logs", [], now=T0)
     clock.now += 12 * 60
     event = health.assess()
     by_name = {c.name: c for c in event.components}
@@ -156,9 +171,9 @@ def test_a_collector_without_a_good_run_for_three_intervals_is_stale() -> None:
     """A run hung in the OS neither succeeds nor fails: after 3 intervals without a good run
     the collector is a warning, and before its first run we count from astra's start."""
     clock = Clock()
-    hung = CollectorStatus(name="system", interval_s=120, runs=4, last_ok=T0)
-    never = CollectorStatus(name="files", interval_s=300)
-    health, _ = make(clock, AlertBook(300, clock), collectors={"system": hung, "files": never})
+    hung = CollectorStatistics(name="system", interval_s=120, runs=4, last_ok=T0)
+    never = CollectorStatistics(name="files", interval_s=300)
+    health = make(clock, AlertBook(300, clock), collectors={"system": hung, "files": never})
     clock.now = T0 + 360
     by_name = {c.name: c for c in health.assess().components}
     assert by_name["collector system"].status == "ok", "exactly 3 intervals is not yet stale"

@@ -100,9 +100,8 @@ def test_astras_own_lifecycle_lines_cannot_be_forged_over_ingest(
     assert [r["error"] for r in forged.body["rejected"]] == [
         "kind: 'lifecycle' is reserved for astra itself (a bot may only send 'gateway.*' actions)"
     ] * 2
-    gateway = sidecar.post(
-        {"kind": "lifecycle", "action": "gateway.ready", "detail": "shard 0", "source": "shardhost1"}
-    )
+    ready = {"kind": "lifecycle", "action": "gateway.ready", "detail": "shard 0"}
+    gateway = sidecar.post({**ready, "source": "shardhost1"})
     assert gateway.status == 200 and gateway.body["accepted"] == 1
     sidecar.wait_for(lambda: "gateway.ready" in embed_text(discord, ids["diagnostics"]), timeout=20)
     assert sidecar.stop() == 0

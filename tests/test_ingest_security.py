@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from astra.collectors.ingest_auth import sign
+from astra.wire_auth import sign
 from tests.conftest import webhook_channels
 from tests.fake_discord import FakeDiscord
 from tests.sidecar import free_port, run_cli

@@ -33,7 +33,6 @@ import psutil
 import pytest
 
 from astra.collectors.ingest_guard import ERROR_LOG_EVERY_S, BurstLog, connection_cap
-from astra.stats import PipelineStats
 from tests.sidecar import STARTUP_TIMEOUT_S, Sidecar, free_port
 
 LINE = b'{"kind":"latency","ms":3}'
@@ -361,10 +360,9 @@ def test_resource_errors_on_the_loop_are_logged_once_per_burst(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A thousand EMFILE reports from the event loop make one log line and a counter."""
-    stats = PipelineStats()
+    errors = BurstLog()
 
     async def burst() -> None:
-        errors = BurstLog(stats)
         loop = asyncio.get_running_loop()
         errors.install(loop)
         try:
@@ -381,7 +379,7 @@ def test_resource_errors_on_the_loop_are_logged_once_per_burst(
     with caplog.at_level(logging.WARNING, logger="astra.ingest.http"):
         asyncio.run(burst())
     lines = [r.getMessage() for r in caplog.records if r.name == "astra.ingest.http"]
-    assert stats.accept_errors == 1000
+    assert errors.count == 1000
     # The first at once, then what was counted meanwhile when the burst is reported.
     assert len(lines) == 2, lines
     assert "out of system resource" in lines[0] and f"every {ERROR_LOG_EVERY_S:g} s" in lines[0]

@@ -7,7 +7,7 @@ import random
 
 import pytest
 
-from astra.collectors.quantiles import LogHistogram
+from astra.quantiles import LogHistogram
 
 QUANTILES = (0.0, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0)
 
@@ -81,3 +81,17 @@ def test_zeros_negatives_and_empty() -> None:
         histogram.quantile(1.5)
     with pytest.raises(ValueError):
         LogHistogram(0)
+
+
+def test_adding_many_counts_exactly_what_adding_one_by_one_counts() -> None:
+    """``add_many`` gives the same buckets, count, sum and extremes as ``add`` per value."""
+    values = [0.0, 1e-12, 0.5, 3.0, 3.0, 250.0, 1e6, -1.0, math.nan, math.inf]
+    one, many = LogHistogram(), LogHistogram()
+    for value in values:
+        one.add(value)
+    many.add_many(values)
+    assert (one.count, one.zeros, one.min, one.max) == (many.count, many.zeros, many.min, many.max)
+    assert one.sum == pytest.approx(many.sum)
+    assert [one.quantile(q) for q in (0, 0.5, 0.9, 1)] == [
+        many.quantile(q) for q in (0, 0.5, 0.9, 1)
+    ]

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import anyio
+
 from astra.config import DEFAULT_ROUTES
-from astra.events import Command, Error, Log, Message, Metric
+from astra.events import Command, Error, Event, Log, Message, Metric
 from astra.redaction import Redactor
 from astra.streams.bus import Bus
 from astra.streams.router import Router
@@ -147,10 +149,23 @@ def test_critical_events_make_the_window_due_within_the_critical_delay() -> None
     clock = Clock()
     bus = make_bus(clock, interval=30.0)
     woken: list[bool] = []
-    bus.streams["logs"].on_wake = lambda: woken.append(True)
-    bus.publish(Log(level="warning", message="w"))
+
+    async def wait_then_publish(event: Event) -> None:
+        async with anyio.create_task_group() as group:
+
+            async def waiter() -> None:
+                await bus.streams["logs"].wait_changed(5.0)
+                woken.append(True)
+
+            group.start_soon(waiter)
+            await anyio.sleep(0.05)
+            bus.publish(event)
+            await anyio.sleep(0.05)
+            group.cancel_scope.cancel()
+
+    anyio.run(wait_then_publish, Log(level="warning", message="w"))
     assert bus.streams["logs"].due_in() == 30.0 and not woken
-    bus.publish(Error(message="db down", severity="critical"))
+    anyio.run(wait_then_publish, Error(message="db down", severity="critical"))
     assert bus.streams["logs"].due_in() == 1.0 and woken
     bus.publish(Log(level="critical", message="still down"))
     assert bus.streams["logs"].due_in() == 1.0, "a second critical event coalesces"
@@ -190,3 +205,33 @@ def test_secrets_are_redacted_when_entering_the_bus() -> None:
     )
     event = bus.publish(Log(level="error", message="auth with sup3r-secret-token-value failed"))
     assert isinstance(event, Log) and "sup3r" not in event.message and "[redacted]" in event.message
+
+
+def test_a_batch_is_stamped_in_order_and_listeners_get_it_by_type() -> None:
+    """Ingest stamps a batch in order, routes commands by outcome, and hands each listener
+    only the types it asked for, one list per type."""
+    bus = make_bus(Clock())
+    seen_all: list[list[str]] = []
+    seen_logs: list[list[str]] = []
+    bus.subscribe(lambda events: seen_all.append([e.id for e in events]))
+    bus.subscribe(lambda events: seen_logs.append([e.id for e in events]), [Log])
+    batch = [
+        Message(id="m1"),
+        Log(level="info", message="a", id="l1"),
+        Command(name="x", id="c1"),
+        Command(name="x", ok=False, id="c2"),
+        Message(id="m2"),
+    ]
+    bus.ingest(batch, 500)
+    assert [e.seq for e in batch] == [1, 2, 3, 4, 5]
+    assert sorted(seen_all) == sorted([["m1", "m2"], ["l1"], ["c1", "c2"]])
+    assert seen_logs == [["l1"]]
+    assert [len(bus.streams[n]) for n in CHANNELS] == [3, 0, 2, 0]
+    assert bus.statistics().held_bytes == 500
+
+
+def test_a_critical_event_in_a_batch_makes_its_window_due() -> None:
+    """One critical error among many ingested events closes the logs window early."""
+    bus = make_bus(Clock(), interval=30.0)
+    bus.ingest([Log(level="info", message="x"), Error(message="down", severity="critical")], 50)
+    assert bus.streams["logs"].due_in() == 1.0

@@ -48,8 +48,8 @@ from astra.client._transport import (
     open_transport,
     parse_address,
 )
-from astra.collectors.ingest_auth import SIGNATURE_BYTES
 from astra.wire import refusal
+from astra.wire_auth import SIGNATURE_BYTES
 
 ENV_ADDRESS = "ASTRA_ADDRESS"
 ENV_SOURCE = "ASTRA_SOURCE"

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from astra.collectors.ingest_auth import SIGNATURE_BYTES, sign, token_key
+from astra.wire_auth import SIGNATURE_BYTES, sign, token_key
 
 DEFAULT_ADDRESS = "udp://127.0.0.1:8787"
 INGEST_PATH = "/v1/events"

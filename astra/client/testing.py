@@ -25,9 +25,9 @@ from typing import Self
 
 import msgspec
 
-from astra.collectors.ingest_auth import split_signed
 from astra.events import AnyEvent, Event
 from astra.wire import BatchError, decode_batch
+from astra.wire_auth import split_signed
 
 Predicate = Callable[[AnyEvent], bool]
 

@@ -16,12 +16,10 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from typing import Any
 
 from astra.collectors.alerts import AlertBook, Firing
-from astra.collectors.schedule import CollectorStatus
 from astra.events import Component, Event, File, Health, Performance, Process, System
-from astra.stats import PipelineStats
+from astra.statistics import CollectorStatistics, SidecarStatistics
 from astra.units import fmt_bytes, fmt_duration
 
 MIB = 1024 * 1024
@@ -42,20 +40,14 @@ class HealthCollector:
     def __init__(
         self,
         alerts: AlertBook,
-        collectors: Mapping[str, CollectorStatus],
-        stats: PipelineStats,
-        probe: Callable[[], Mapping[str, Any]],
-        pending_by_channel: Callable[[], Mapping[str, int]],
+        snapshot: Callable[[], SidecarStatistics],
         *,
         ingest: Mapping[str, str],
         flush_interval_s: float = 30.0,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self._alerts = alerts
-        self._collectors = collectors
-        self._stats = stats
-        self._probe = probe
-        self._pending = pending_by_channel
+        self._snapshot = snapshot
         self._ingest = dict(ingest)
         self._stale_after = max(300.0, 3 * flush_interval_s)
         self._clock = wall_clock
@@ -130,10 +122,11 @@ class HealthCollector:
 
     def _components(self) -> list[Component]:
         now = self._clock()
-        out = [self._collector(status, now) for status in self._collectors.values()]
-        snapshot = dict(self._probe())
-        received = int(snapshot.get("received", 0))
-        rejected = int(snapshot.get("rejected_http", 0)) + int(snapshot.get("malformed_udp", 0))
+        snapshot = self._snapshot()
+        out = [self._collector(status, now) for status in snapshot.collectors]
+        totals = snapshot.totals
+        received = totals.received
+        rejected = totals.rejected_http + totals.malformed_udp
         listening = " · ".join(f"{k.upper()} {v}" for k, v in self._ingest.items() if v)
         out.append(
             Component(
@@ -142,11 +135,10 @@ class HealthCollector:
                 detail=f"{listening or 'off'} · {received:,} received · {rejected:,} rejected",
             )
         )
-        modes: Mapping[str, str] = snapshot.get("channels") or {}
-        pending = self._pending()
-        for channel, mode in modes.items():
-            last = self._stats.last_post.get(channel)
-            waiting = int(pending.get(channel, 0))
+        for channel, figures in snapshot.channels.items():
+            mode = figures.delivery.mode
+            last = figures.delivery.last_post
+            waiting = figures.stream.pending
             silent_for = now - (last if last is not None else self._started)
             name = f"channel {channel}"
             if waiting and silent_for > self._stale_after:
@@ -158,7 +150,7 @@ class HealthCollector:
                 out.append(Component(name=name, status="ok", detail=detail, last_ok=last))
         return out
 
-    def _collector(self, status: CollectorStatus, now: float) -> Component:
+    def _collector(self, status: CollectorStatistics, now: float) -> Component:
         every = f"every {status.interval_s:g} s"
         name = f"collector {status.name}"
         failed_last = status.last_error_at is not None and (

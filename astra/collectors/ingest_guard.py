@@ -31,8 +31,6 @@ from typing import Any
 
 from aiohttp import web
 
-from astra.stats import PipelineStats
-
 log = logging.getLogger("astra.ingest.http")
 
 # File descriptors kept for the rest of the sidecar (Discord connections, the UDP socket,
@@ -85,8 +83,8 @@ class BurstLog:
     ``every`` seconds says how many there were, until a period passes without any.
     """
 
-    def __init__(self, stats: PipelineStats, every: float = ERROR_LOG_EVERY_S) -> None:
-        self._stats = stats
+    def __init__(self, every: float = ERROR_LOG_EVERY_S) -> None:
+        self.count = 0  # failures since start
         self._every = every
         self._pending = 0
         self._detail = ""
@@ -96,7 +94,7 @@ class BurstLog:
 
     def note(self, detail: str) -> None:
         """Count one failure (on the event loop); log it if no burst is being reported."""
-        self._stats.accept_errors += 1
+        self.count += 1
         self._detail = detail
         if self._timer is not None:
             self._pending += 1
@@ -174,17 +172,18 @@ class _Slot:
             self.released = True
             self._listener.open_connections -= 1
 
+    def timed_out(self) -> None:
+        """The connection's request head came too late (it is being closed)."""
+        self._listener.header_timeouts += 1
+
 
 class _Guarded(asyncio.Protocol):
     """aiohttp's protocol for one connection, closed if no request head arrives in time."""
 
-    def __init__(
-        self, inner: web.RequestHandler, slot: _Slot, header_timeout: float, stats: PipelineStats
-    ) -> None:
+    def __init__(self, inner: web.RequestHandler, slot: _Slot, header_timeout: float) -> None:
         self._inner = inner
         self._slot = slot
         self._header_timeout = header_timeout
-        self._stats = stats
         self._transport: asyncio.BaseTransport | None = None
         self._timer: asyncio.TimerHandle | None = None
 
@@ -223,7 +222,7 @@ class _Guarded(asyncio.Protocol):
 
     def _head_too_late(self) -> None:
         self._timer = None
-        self._stats.header_timeouts += 1
+        self._slot.timed_out()
         transport = self._transport
         if isinstance(transport, asyncio.WriteTransport):
             transport.abort()
@@ -237,7 +236,6 @@ class GuardedListener:
     def __init__(
         self,
         server: web.Server,
-        stats: PipelineStats,
         *,
         max_connections: int,
         header_timeout: float,
@@ -245,8 +243,9 @@ class GuardedListener:
         errors: BurstLog,
     ) -> None:
         self._server = server
-        self._stats = stats
         self.max_connections = max_connections
+        self.refused = 0  # connections closed at once: the cap was reached
+        self.header_timeouts = 0  # connections closed for a head that came too slowly
         self._header_timeout = header_timeout
         self._ssl = ssl_context
         self._errors = errors
@@ -336,7 +335,7 @@ class GuardedListener:
             self._listen()
 
     def _refuse(self, conn: socket.socket) -> None:
-        self._stats.connections_refused += 1
+        self.refused += 1
         with contextlib.suppress(OSError):
             conn.setblocking(False)
             if self._ssl is None:
@@ -356,7 +355,7 @@ class GuardedListener:
         assert self._loop is not None
 
         def protocol() -> _Guarded:
-            return _Guarded(self._server(), slot, self._header_timeout, self._stats)
+            return _Guarded(self._server(), slot, self._header_timeout)
 
         try:
             await self._loop.connect_accepted_socket(

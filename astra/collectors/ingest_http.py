@@ -23,11 +23,11 @@ from typing import Any
 import msgspec
 from aiohttp import web
 
-from astra.collectors.ingest_auth import bearer_ok, token_key
 from astra.collectors.ingest_guard import BurstLog, GuardedListener, connection_cap, file_limit
-from astra.events import Event
-from astra.stats import PipelineStats
+from astra.events import Ingest
+from astra.statistics import HttpIngestStatistics
 from astra.wire import BatchError, decode_batch
+from astra.wire_auth import bearer_ok, token_key
 
 log = logging.getLogger("astra.ingest.http")
 
@@ -76,16 +76,16 @@ def inflate(body: bytes, encoding: str, limit: int) -> bytes:
 
 
 class HttpIngest:
-    """The ingest HTTP server; events go to ``emit``, problems to the stats."""
+    """The ingest HTTP server: ``POST /v1/events`` into ``ingest``, ``/healthz``, ``/metrics``."""
 
     def __init__(
         self,
-        emit: Callable[[Event], object],
-        stats: PipelineStats,
+        ingest: Ingest,
+        *,
         max_body_bytes: int,
         max_events: int,
         health: Callable[[], dict[str, Any]],
-        *,
+        metrics: Callable[[str], tuple[bytes, str]] | None = None,
         token: str = "",
         header_timeout: float = 10.0,
         body_timeout: float = 30.0,
@@ -93,18 +93,24 @@ class HttpIngest:
         max_connections: int = 256,
         ssl_context: ssl.SSLContext | None = None,
     ) -> None:
-        self._emit = emit
-        self._stats = stats
+        self._ingest = ingest
         self._max_body = max_body_bytes
         self._max_events = max_events
         self._health = health
+        self._metrics = metrics
+        self._requests = 0
+        self._received = 0
+        self._rejected = 0
+        self._refused = 0
+        self._unauthorized = 0
+        self._body_timeouts = 0
         self._key = token_key(token) if token else None
         self._header_timeout = header_timeout
         self._body_timeout = body_timeout
         self._keepalive_timeout = keepalive_timeout
         self._max_connections = max_connections
         self._ssl = ssl_context
-        self._errors = BurstLog(stats)
+        self._errors = BurstLog()
         self.accepting = True
         self._runner: web.AppRunner | None = None
         self._listener: GuardedListener | None = None
@@ -124,11 +130,29 @@ class HttpIngest:
         """HTTP connections open now (TLS handshakes included)."""
         return self._listener.open_connections if self._listener else 0
 
+    def statistics(self) -> HttpIngestStatistics:
+        """The HTTP ingest's figures now."""
+        listener = self._listener
+        return HttpIngestStatistics(
+            requests=self._requests,
+            received=self._received,
+            rejected=self._rejected,
+            refused_requests=self._refused,
+            unauthorized=self._unauthorized,
+            header_timeouts=listener.header_timeouts if listener else 0,
+            body_timeouts=self._body_timeouts,
+            connections=self.open_connections,
+            connections_refused=listener.refused if listener else 0,
+            accept_errors=self._errors.count,
+        )
+
     def app(self) -> web.Application:
         """The aiohttp application (routes and body limit)."""
         app = web.Application(client_max_size=self._max_body)
         app.router.add_post("/v1/events", self.post_events)
         app.router.add_get("/healthz", self.healthz)
+        if self._metrics is not None:
+            app.router.add_get("/metrics", self.metrics)
         return app
 
     async def start(self, host: str, port: int) -> tuple[str, int]:
@@ -161,7 +185,6 @@ class HttpIngest:
         self._errors.install(asyncio.get_running_loop())
         self._listener = GuardedListener(
             runner.server,
-            self._stats,
             max_connections=cap,
             header_timeout=self._header_timeout,
             ssl_context=self._ssl,
@@ -187,10 +210,20 @@ class HttpIngest:
         """Liveness and the pipeline's figures."""
         return _answer(200, {"status": "ok", **self._health()})
 
+    async def metrics(self, request: web.Request) -> web.Response:
+        """Prometheus text exposition, or OpenMetrics when the scraper asks for it."""
+        assert self._metrics is not None
+        body, content_type = self._metrics(request.headers.get("Accept", ""))
+        response = web.Response(body=body)
+        # The content type carries parameters (version, charset) aiohttp won't take apart.
+        response.headers["Content-Type"] = content_type
+        return response
+
     async def post_events(self, request: web.Request) -> web.Response:
         """Accept a JSON object, a JSON array or NDJSON lines of events."""
+        self._requests += 1
         if self._key is not None and not bearer_ok(request.headers.get("Authorization"), self._key):
-            self._stats.unauthorized += 1
+            self._unauthorized += 1
             return _answer(
                 401,
                 {"error": "missing or wrong bearer token"},
@@ -200,7 +233,7 @@ class HttpIngest:
             return _answer(503, {"error": "shutting down"})
         encoding = request.headers.get("Content-Encoding", "").strip().lower()
         if encoding not in _IDENTITY and encoding not in _GZIP and encoding != "deflate":
-            self._stats.rejected_http += 1
+            self._refused += 1
             return _answer(
                 415,
                 {
@@ -215,7 +248,7 @@ class HttpIngest:
             async with asyncio.timeout(self._body_timeout):
                 body = await request.read()
         except TimeoutError:
-            self._stats.body_timeouts += 1
+            self._body_timeouts += 1
             late = _answer(
                 408, {"error": f"request body not received within {self._body_timeout:g} s"}
             )
@@ -229,17 +262,16 @@ class HttpIngest:
             except _TooLarge:
                 return self._too_large(" once decompressed")
             except ValueError as exc:
-                self._stats.rejected_http += 1
+                self._refused += 1
                 return _answer(400, {"error": str(exc)})
         try:
             events, rejected = decode_batch(body, self._max_events)
         except BatchError as exc:
-            self._stats.rejected_http += 1
+            self._refused += 1
             return _answer(400, {"error": str(exc)})
-        for event in events:
-            self._emit(event)
-        self._stats.received += len(events)
-        self._stats.rejected_http += len(rejected)
+        self._ingest(events, len(body), body)
+        self._received += len(events)
+        self._rejected += len(rejected)
         if not events:
             first = rejected[0]
             return _answer(
@@ -253,5 +285,5 @@ class HttpIngest:
         return _answer(200, {"accepted": len(events), "rejected": msgspec.to_builtins(rejected)})
 
     def _too_large(self, how: str = "") -> web.Response:
-        self._stats.rejected_http += 1
+        self._refused += 1
         return _answer(413, {"error": f"body too large{how}: limit is {self._max_body} bytes"})

@@ -1,6 +1,6 @@
 """UDP ingest: datagrams holding one JSON event or NDJSON lines of events.
 
-With ``[ingest] token`` set, a datagram must start with an auth line (``ingest_auth``):
+With ``[ingest] token`` set, a datagram must start with an auth line (``astra.wire_auth``):
 one without a valid signature is dropped and counted (``unauthorized``) before anything
 in it is decoded, unless ``udp_unauthenticated`` lets unsigned datagrams in.
 
@@ -16,12 +16,11 @@ import logging
 import os
 import socket
 import time
-from collections.abc import Callable
 
-from astra.collectors.ingest_auth import signature_ok, split_signed, token_key
-from astra.events import Event
-from astra.stats import PipelineStats
+from astra.events import Ingest
+from astra.statistics import UdpIngestStatistics
 from astra.wire import BatchError, decode_batch
+from astra.wire_auth import signature_ok, split_signed, token_key
 
 log = logging.getLogger("astra.ingest.udp")
 
@@ -81,16 +80,18 @@ class UdpIngest:
 
     def __init__(
         self,
-        emit: Callable[[Event], object],
-        stats: PipelineStats,
-        max_events: int,
+        ingest: Ingest,
         *,
+        max_events: int,
         token: str = "",
         unauthenticated: bool = False,
     ) -> None:
-        self._emit = emit
-        self._stats = stats
+        self._ingest = ingest
         self._max_events = max_events
+        self._received = 0
+        self._malformed = 0
+        self._unauthorized = 0
+        self._kernel_drops = 0
         self._key = token_key(token) if token else None
         self._require_signature = bool(token) and not unauthenticated
         self._transport: asyncio.DatagramTransport | None = None
@@ -125,30 +126,39 @@ class UdpIngest:
             # Without a token there is nothing to check a signature against: a signing
             # client is simply ahead of its sidecar's configuration.
             if self._key is not None and not signature_ok(self._key, signature, payload):
-                self._stats.unauthorized += 1
+                self._unauthorized += 1
                 return
             data = payload
         elif self._require_signature:
-            self._stats.unauthorized += 1
+            self._unauthorized += 1
             return
         try:
             events, rejected = decode_batch(data, self._max_events)
         except BatchError:
-            self._stats.malformed_udp += 1
+            self._malformed += 1
             return
-        if rejected:
-            self._stats.malformed_udp += len(rejected)
-        for event in events:
-            self._emit(event)
-        self._stats.received += len(events)
+        self._malformed += len(rejected)
+        self._ingest(events, len(data), data)
+        self._received += len(events)
 
-    def refresh_kernel_drops(self) -> None:
-        """Copy the kernel's drop count for this socket into the stats."""
+    def statistics(self) -> UdpIngestStatistics:
+        """The UDP ingest's figures now (the kernel's drop count read afresh)."""
+        self._refresh_kernel_drops()
+        return UdpIngestStatistics(
+            datagrams=self.datagrams,
+            received=self._received,
+            malformed=self._malformed,
+            unauthorized=self._unauthorized,
+            kernel_drops=self._kernel_drops,
+            receive_buffer_bytes=self.granted_buffer,
+        )
+
+    def _refresh_kernel_drops(self) -> None:
         if self.socket is None:
             return
         drops = kernel_drops(self.socket)
         if drops is not None:
-            self._stats.kernel_drops = drops - self._drops_at_start
+            self._kernel_drops = drops - self._drops_at_start
 
     def stop(self, drain_seconds: float = 0.5) -> None:
         """Stop receiving; what is already in the kernel buffer is read first, for a moment.
@@ -157,7 +167,7 @@ class UdpIngest:
         """
         if self._transport is None or self.socket is None:
             return
-        self.refresh_kernel_drops()
+        self._refresh_kernel_drops()
         deadline = time.monotonic() + drain_seconds
         while time.monotonic() < deadline:
             try:

@@ -3,19 +3,18 @@
 Pipeline figures come from the running sidecar (events published, queue depth, the delivery
 latency histogram and trouble counters); gateway and command latencies come from the bus:
 ``latency`` and ``command`` events are counted into log histograms
-(``astra.collectors.quantiles``) and summarised as p50/p95/p99 over each run's window.
+(``astra.quantiles``) and summarised as p50/p95/p99 over each run's window.
 """
 
 from __future__ import annotations
 
 import time
-from collections import deque
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections import defaultdict, deque
+from collections.abc import Callable, Sequence
 
-from astra.collectors.quantiles import LogHistogram
 from astra.events import Command, Event, Latency, Performance
-from astra.stats import PipelineStats
+from astra.quantiles import LogHistogram
+from astra.statistics import SidecarStatistics
 
 TREND_POINTS = 15
 SLOW_COMMANDS = 5
@@ -25,8 +24,6 @@ MAX_LATENCY_SERIES = 50
 # The series the alert rules read: never crowded out by the cap on custom series.
 CORE_SERIES = frozenset({"gateway", "command"})
 
-Probe = Callable[[], Mapping[str, Any]]
-
 
 class PerformanceCollector:
     """Listens to the bus for latencies; each run emits the window's summary."""
@@ -35,15 +32,14 @@ class PerformanceCollector:
 
     def __init__(
         self,
-        stats: PipelineStats,
-        probe: Probe,
+        snapshot: Callable[[], SidecarStatistics],
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._stats = stats
-        self._probe = probe
+        self._snapshot = snapshot
         self._clock = clock
         self._last_t = clock()
-        self._last = dict(probe())
+        # The snapshot before this window; None until the first run (everything counts).
+        self._last: SidecarStatistics | None = None
         self._trend: deque[float] = deque(maxlen=TREND_POINTS)
         self._reset()
 
@@ -53,28 +49,39 @@ class PerformanceCollector:
         self._commands = 0
         self._failed = 0
 
+    # The event types this projection listens to.
+    kinds = (Latency, Command)
+
     def observe(self, event: Event) -> None:
-        """Bus listener: count latency samples and commands."""
-        if isinstance(event, Latency):
-            self._sample(self._latency, event.of, event.ms, MAX_LATENCY_SERIES, exempt=CORE_SERIES)
-        elif isinstance(event, Command):
-            self._commands += 1
-            self._failed += not event.ok
-            if event.duration_ms is not None:
-                self._sample(
-                    self._latency,
-                    "command",
-                    event.duration_ms,
-                    MAX_LATENCY_SERIES,
-                    exempt=CORE_SERIES,
-                )
-                self._sample(self._by_command, event.name, event.duration_ms, MAX_COMMAND_NAMES)
+        """Count one latency sample or command."""
+        self.observe_many((event,))
+
+    def observe_many(self, events: Sequence[Event]) -> None:
+        """Bus listener: count a batch of latency samples and commands, series by series."""
+        by_of: dict[str, list[float]] = defaultdict(list)
+        by_name: dict[str, list[float]] = defaultdict(list)
+        latencies = [e for e in events if isinstance(e, Latency)]
+        for latency in latencies:
+            by_of[latency.of].append(latency.ms)
+        commands = [e for e in events if isinstance(e, Command)]
+        self._commands += len(commands)
+        self._failed += sum(1 for e in commands if not e.ok)
+        for command in commands:
+            if command.duration_ms is not None:
+                by_name[command.name].append(command.duration_ms)
+        timed = [d for name in by_name.values() for d in name]
+        if timed:
+            by_of["command"].extend(timed)
+        for key, values in by_of.items():
+            self._sample(self._latency, key, values, MAX_LATENCY_SERIES, exempt=CORE_SERIES)
+        for key, values in by_name.items():
+            self._sample(self._by_command, key, values, MAX_COMMAND_NAMES)
 
     @staticmethod
     def _sample(
         series: dict[str, LogHistogram],
         key: str,
-        value: float,
+        values: list[float],
         cap: int,
         exempt: frozenset[str] = frozenset(),
     ) -> None:
@@ -84,19 +91,23 @@ class PerformanceCollector:
             if len(series) >= cap and key not in exempt:
                 return
             histogram = series[key] = LogHistogram()
-        histogram.add(value)
+        histogram.add_many(values)
 
     def collect(self) -> list[Event]:
         """Summarise the window since the previous run and start a new one."""
         now = self._clock()
         window = max(1e-6, now - self._last_t)
-        figures = dict(self._probe())
-        delivery, self._stats.delivery_latency_ms = self._stats.delivery_latency_ms, LogHistogram()
+        figures = self._snapshot()
+        last = self._last
+        delivery = _delivery_since(figures, last)
+        totals, before = figures.totals, last.totals if last is not None else None
 
-        def delta(*keys: str) -> int:
-            return sum(max(0, int(figures.get(k, 0)) - int(self._last.get(k, 0))) for k in keys)
+        def delta(*names: str) -> int:
+            return sum(
+                max(0, getattr(totals, n) - (getattr(before, n) if before else 0)) for n in names
+            )
 
-        events_in = delta("published")
+        events_in = max(0, figures.bus.published - (last.bus.published if last else 0))
         rate = round(events_in / window, 2)
         self._trend.append(rate)
         latencies = [h.summary(of) for of, h in sorted(self._latency.items(), key=_gateway_first)]
@@ -109,7 +120,7 @@ class PerformanceCollector:
             window_s=round(window, 3),
             events_in=events_in,
             events_per_s=rate,
-            queue_depth=int(figures.get("pending", 0)),
+            queue_depth=figures.bus.held,
             delivered=delivery.count,
             delivery_ms=delivery.summary("delivery") if delivery.count else None,
             retries=delta("retries"),
@@ -124,6 +135,20 @@ class PerformanceCollector:
         self._last_t, self._last = now, figures
         self._reset()
         return [event]
+
+
+def _delivery_since(now: SidecarStatistics, before: SidecarStatistics | None) -> LogHistogram:
+    """Event-to-post latencies of every channel's posts between two snapshots."""
+    merged = LogHistogram()
+    for name, channel in now.channels.items():
+        previous = before.channels.get(name) if before is not None else None
+        merged.merge(
+            LogHistogram.since(
+                channel.delivery.latency_ms,
+                previous.delivery.latency_ms if previous is not None else None,
+            )
+        )
+    return merged
 
 
 def _gateway_first(item: tuple[str, LogHistogram]) -> tuple[int, str]:

@@ -11,8 +11,9 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
+from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -20,7 +21,9 @@ import msgspec
 from astra.events import (
     Alert,
     Command,
+    Error,
     Event,
+    Log,
     Message,
     Performance,
     Process,
@@ -30,10 +33,11 @@ from astra.events import (
     Report,
     System,
     Voice,
+    route_key,
 )
 from astra.problems import ProblemFold
-from astra.streams.router import route_key
 
+_K = TypeVar("_K")
 TOP_N = 10
 # Bounds on what a day can hold, whatever the bot sends.
 MAX_KEYS = 20_000
@@ -41,6 +45,21 @@ MAX_PROBLEM_GROUPS = 1000
 SAMPLE_CHARS = 500
 # How often the scheduler asks whether the report is due.
 CHECK_INTERVAL_S = 30.0
+
+
+# Events whose guild is counted among the day's top guilds.
+_GUILD_KINDS: frozenset[type[Event]] = frozenset({Message, Command, Reaction, Voice})
+# Events that may be problems or carry figures: folded one by one (the rest only counted;
+# a command is a problem only when it failed, which the count already tells apart).
+_FOLDED_ONE_BY_ONE: frozenset[type[Event]] = frozenset(
+    {Error, Log, System, Process, Performance, Alert}
+)
+
+
+def _count(counter: Counter[_K], key: _K, n: int) -> None:
+    """Add ``n`` to ``key``, unless the counter is full and the key new (bounded memory)."""
+    if n and (key in counter or len(counter) < MAX_KEYS):
+        counter[key] += n
 
 
 def next_report_time(after: float, at: str, tz: ZoneInfo) -> float:
@@ -104,23 +123,46 @@ class DailyReportCollector:
         self.due = next_report_time(self.start, at, self._tz)
         self._day = _Day()
 
+    # Every event counts in the report.
+    kinds = None
+
     def observe(self, event: Event) -> None:
-        """Bus listener: fold one event into the day."""
+        """Fold one event into the day."""
+        self.observe_many((event,))
+
+    def observe_many(self, events: Sequence[Event]) -> None:
+        """Bus listener: fold a batch of events of one type into the day.
+
+        Counting runs over the whole batch at once; only the types that carry problems or
+        figures are looked at one by one.
+        """
+        if not events:
+            return
         day = self._day
-        key = route_key(event)
-        if key in day.kinds or len(day.kinds) < MAX_KEYS:
-            day.kinds[key] += 1
-        if isinstance(event, Command) and (
-            event.name in day.commands or len(day.commands) < MAX_KEYS
-        ):
-            day.commands[event.name] += 1
-        guild = getattr(event, "guild_id", None)
-        if (
-            isinstance(event, Message | Command | Reaction | Voice)
-            and guild is not None
-            and (guild in day.guilds or len(day.guilds) < MAX_KEYS)
-        ):
-            day.guilds[guild] += 1
+        kind = type(events[0])
+        if kind is Command:
+            commands = [e for e in events if isinstance(e, Command)]
+            ok = sum(1 for e in commands if e.ok)
+            _count(day.kinds, "command.ok", ok)
+            _count(day.kinds, "command.failed", len(commands) - ok)
+            for name, n in Counter(e.name for e in commands).items():
+                _count(day.commands, name, n)
+            for failed in (e for e in commands if not e.ok):
+                day.problems.add(failed)
+        else:
+            _count(day.kinds, route_key(events[0]), len(events))
+        if kind in _GUILD_KINDS:
+            guilds: Counter[int] = Counter(
+                g for e in events if (g := getattr(e, "guild_id", None)) is not None
+            )
+            for guild, n in guilds.items():
+                _count(day.guilds, guild, n)
+        if kind in _FOLDED_ONE_BY_ONE:
+            for event in events:
+                self._fold(event)
+
+    def _fold(self, event: Event) -> None:
+        day = self._day
         if day.problems.add(event):
             return  # a problem carries none of the figures below
         if isinstance(event, System):

@@ -25,6 +25,7 @@ import anyio
 import msgspec
 
 from astra.events import Error, Event
+from astra.statistics import CollectorStatistics
 
 log = logging.getLogger("astra.collectors")
 
@@ -41,8 +42,8 @@ class Collector(Protocol):
         ...
 
 
-class CollectorStatus(msgspec.Struct, kw_only=True):
-    """How a collector's runs went, for the health collector."""
+class _Status(msgspec.Struct, kw_only=True):
+    """How a collector's runs went (mutable: the scheduler's own bookkeeping)."""
 
     name: str
     interval_s: float
@@ -57,7 +58,7 @@ class _Entry(msgspec.Struct, kw_only=True):
     collector: Collector
     interval_s: float
     in_thread: bool
-    status: CollectorStatus
+    status: _Status
 
 
 class Scheduler:
@@ -73,15 +74,22 @@ class Scheduler:
         self._clock = clock
         self._wall_clock = wall_clock
         self._entries: list[_Entry] = []
-        self.status: dict[str, CollectorStatus] = {}
+        self._status: dict[str, _Status] = {}
 
     def add(self, collector: Collector, interval_s: float, *, in_thread: bool = False) -> None:
         """Schedule ``collector`` every ``interval_s`` seconds (first run after one interval)."""
-        status = CollectorStatus(name=collector.name, interval_s=interval_s)
-        self.status[collector.name] = status
+        status = _Status(name=collector.name, interval_s=interval_s)
+        self._status[collector.name] = status
         self._entries.append(
             _Entry(collector=collector, interval_s=interval_s, in_thread=in_thread, status=status)
         )
+
+    def statistics(self) -> list[CollectorStatistics]:
+        """Each scheduled collector's runs so far, in the order they were added."""
+        return [
+            msgspec.convert(msgspec.structs.asdict(status), CollectorStatistics)
+            for status in self._status.values()
+        ]
 
     def run_once(self, collector: Collector) -> list[Event]:
         """Run one collection now, on this thread; emit its events or report its failure."""
@@ -140,7 +148,7 @@ class Scheduler:
             return exc
 
     def _publish(self, collector: Collector, outcome: list[Event] | BaseException) -> None:
-        status = self.status.get(collector.name)
+        status = self._status.get(collector.name)
         now = self._wall_clock()
         if isinstance(outcome, BaseException):
             detail = f"{type(outcome).__name__}: {outcome}"

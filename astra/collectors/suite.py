@@ -1,15 +1,14 @@
 """Every built-in collector, built from the configuration and run on one scheduler.
 
-The sidecar hands over how to emit, the bus (projections subscribe to it, and its
-per-channel backlog feeds the health check), the pipeline's counters and a probe of its
-live figures. Nothing here posts or knows about sinks.
+The sidecar hands over how to emit, how to subscribe to the bus (the projections listen to
+every event) and how to take a snapshot of its statistics (the performance and health
+collectors read it). Nothing here posts, or knows about the bus or sinks.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from typing import Any
+from collections.abc import Callable, Sequence
 
 from astra.collectors.alerts import AlertBook
 from astra.collectors.errors import ErrorsCollector
@@ -21,8 +20,21 @@ from astra.collectors.report import CHECK_INTERVAL_S, DailyReportCollector
 from astra.collectors.schedule import Emit, Scheduler
 from astra.collectors.system import SystemCollector
 from astra.config import Config
-from astra.stats import PipelineStats
-from astra.streams.bus import Bus
+from astra.events import Event, File, Listener, Performance, Process, Subscribe, System
+from astra.statistics import SidecarStatistics
+
+# What the errors and health collectors fold: the collectors' own readings, a few a minute.
+READINGS: tuple[type[Event], ...] = (System, Performance, Process, File)
+
+
+def one_by_one(observe: Callable[[Event], None]) -> Listener:
+    """A bus listener handing each event of a batch to ``observe`` (for rare events)."""
+
+    def listener(events: Sequence[Event]) -> None:
+        for event in events:
+            observe(event)
+
+    return listener
 
 
 class Collectors:
@@ -31,11 +43,10 @@ class Collectors:
     def __init__(
         self,
         config: Config,
-        emit: Emit,
-        bus: Bus,
-        stats: PipelineStats,
-        probe: Callable[[], Mapping[str, Any]],
         *,
+        emit: Emit,
+        subscribe: Subscribe,
+        snapshot: Callable[[], SidecarStatistics],
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -57,8 +68,8 @@ class Collectors:
                 FilesCollector(watch.file, clock, wall_clock), on.files.interval, in_thread=True
             )
         if on.performance.enabled:
-            performance = PerformanceCollector(stats, probe, clock)
-            bus.subscribe(performance.observe)
+            performance = PerformanceCollector(snapshot, clock)
+            subscribe(performance.observe_many, performance.kinds)
             self.scheduler.add(performance, on.performance.interval)
         if on.errors.enabled:
             checks = ErrorsCollector(
@@ -79,7 +90,7 @@ class Collectors:
                 },
                 clock=wall_clock,
             )
-            bus.subscribe(checks.observe)
+            subscribe(one_by_one(checks.observe), READINGS)
             self.scheduler.add(checks, on.errors.interval)
         if on.health.enabled:
             ingest = {
@@ -88,19 +99,16 @@ class Collectors:
             }
             health = HealthCollector(
                 self.alerts,
-                self.scheduler.status,
-                stats,
-                probe,
-                lambda: {name: len(stream) for name, stream in bus.streams.items()},
+                snapshot,
                 ingest=ingest,
                 flush_interval_s=config.flush.interval,
                 wall_clock=wall_clock,
             )
-            bus.subscribe(health.observe)
+            subscribe(one_by_one(health.observe), READINGS)
             self.scheduler.add(health, on.health.interval)
         if on.report.enabled:
             report = DailyReportCollector(on.report.time, on.report.timezone, wall_clock)
-            bus.subscribe(report.observe)
+            subscribe(report.observe_many, report.kinds)
             self.scheduler.add(report, CHECK_INTERVAL_S)
 
     async def run(self) -> None:

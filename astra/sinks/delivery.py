@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 import random
+import time
 from collections import deque
 from collections.abc import Callable
 
@@ -19,6 +20,7 @@ import anyio
 
 from astra.config import Channel, WebhookRef
 from astra.events import Event, Lifecycle
+from astra.quantiles import LogHistogram
 from astra.sinks.attachments import build_attachments
 from astra.sinks.discord_http import (
     Delivered,
@@ -31,7 +33,7 @@ from astra.sinks.discord_http import (
 from astra.sinks.messages import MAX_FILE_BYTES, Embed, Field, OutgoingMessage, pack_messages
 from astra.sinks.preview import Preview
 from astra.sinks.render import render_window
-from astra.stats import PipelineStats
+from astra.statistics import DeliveryStatistics
 from astra.streams.windows import ChannelStream, Window
 
 log = logging.getLogger("astra.delivery")
@@ -56,38 +58,57 @@ class ChannelDelivery:
         self,
         channel: Channel,
         stream: ChannelStream,
+        *,
         http: DiscordHttp | None,
         preview: Preview,
-        stats: PipelineStats,
         emit: Callable[[Event], object],
         add_secret: Callable[[str], None],
         webhook_name: str = "astra",
         max_window_events: int = MAX_EVENTS_PER_WINDOW,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.channel = channel
         self.stream = stream
         self._http = http
         self._preview = preview
-        self._stats = stats
         self._emit = emit
         self._add_secret = add_secret
         self._webhook_name = webhook_name
+        self._wall_clock = wall_clock
         self._webhook: WebhookRef | None = channel.webhook
         self._previewing = channel.mode == "preview" or http is None
-        self._wake = anyio.Event()
         self.inflight = 0
         self.max_window_events = min(max_window_events, MAX_EVENTS_PER_WINDOW)
         self.max_file_bytes = MAX_FILE_BYTES
-        stream.on_wake = self.wake
+        self._idle_changed = anyio.Event()
+        self._posts = 0
+        self._posted_events = 0
+        self._failed_posts = 0
+        self._retries = 0
+        self._rate_limited = 0
+        self._undeliverable = 0
+        self._last_post: float | None = None
+        self._latency_ms = LogHistogram()
 
     @property
     def name(self) -> str:
         """The channel's name."""
         return self.channel.name
 
-    def wake(self) -> None:
-        """Re-check the schedule now (a critical event arrived, or shutdown began)."""
-        self._wake.set()
+    def statistics(self) -> DeliveryStatistics:
+        """This channel's delivery figures now."""
+        return DeliveryStatistics(
+            mode="preview" if self._previewing else "discord",
+            posts=self._posts,
+            posted_events=self._posted_events,
+            failed_posts=self._failed_posts,
+            retries=self._retries,
+            rate_limited=self._rate_limited,
+            undeliverable=self._undeliverable,
+            inflight=self.inflight,
+            last_post=self._last_post,
+            latency_ms=self._latency_ms.sketch(),
+        )
 
     async def run(self) -> None:
         """Close and deliver windows, forever; the owner cancels it once everything is out.
@@ -97,17 +118,22 @@ class ChannelDelivery:
         """
         while True:
             if self.stream.closing and not self.stream.has_work():
+                self._idle_changed.set()
                 delay = math.inf
             else:
                 delay = self.stream.due_in()
             if delay > 0:
-                with anyio.move_on_after(delay):
-                    await self._wake.wait()
-                self._wake = anyio.Event()
+                await self.stream.wait_changed(delay)
                 continue
             window = self.stream.close_window(self.max_window_events)
             if window is not None:
                 await self.deliver(window)
+
+    async def wait_drained(self) -> None:
+        """Return once nothing is pending or being sent (after the stream began closing)."""
+        while not self.idle():
+            self._idle_changed = anyio.Event()
+            await self._idle_changed.wait()
 
     @property
     def previewing(self) -> bool:
@@ -124,7 +150,7 @@ class ChannelDelivery:
         try:
             await self._deliver(window)
         except Exception as exc:  # one bad window must not stop the channel
-            self._stats.undeliverable += self.inflight
+            self._undeliverable += self.inflight
             log.error(
                 "channels.%s: could not deliver %d events: %s: %s",
                 self.name,
@@ -136,6 +162,7 @@ class ChannelDelivery:
             # Whatever is not posted by now was given up and counted: free its memory.
             self.stream.release(self.inflight)
             self.inflight = 0
+            self._idle_changed.set()
 
     async def _deliver(self, window: Window) -> None:
         embeds = await anyio.to_thread.run_sync(render_window, window)
@@ -156,8 +183,17 @@ class ChannelDelivery:
             posted = [e for f in message.files for e in f.events]
             self.inflight -= len(posted)
             self.stream.release(len(posted))
-            self._stats.posted_events += len(posted)
-            self._stats.delivered(self.name, posted)
+            self._delivered(posted)
+
+    def _delivered(self, events: list[Event]) -> None:
+        """Record a stored post: each event's latency from its ``ts``, the last post time."""
+        now = self._wall_clock()
+        histogram = self._latency_ms
+        for event in events:
+            # Client clocks can run ahead; a negative latency is a zero.
+            histogram.add(max(0.0, now - event.time) * 1000)
+        self._posted_events += len(events)
+        self._last_post = now
 
     async def _send(self, message: OutgoingMessage) -> Delivered | Rejected | None:
         """Send until stored; ``None`` when shown in the terminal instead."""
@@ -172,7 +208,7 @@ class ChannelDelivery:
             assert self._http is not None
             outcome = await self._http.execute(webhook, message, self.name)
             if isinstance(outcome, Delivered):
-                self._stats.posts += 1
+                self._posts += 1
                 return outcome
             if isinstance(outcome, Rejected):
                 return outcome
@@ -184,9 +220,9 @@ class ChannelDelivery:
             attempt += 1
 
     def _retrying(self, outcome: RetryLater, attempt: int) -> None:
-        self._stats.retries += 1
+        self._retries += 1
         if outcome.rate_limited:
-            self._stats.rate_limited += 1
+            self._rate_limited += 1
             log.info(
                 "channels.%s: %s, retrying in %.1f s", self.name, outcome.reason, outcome.after
             )
@@ -243,7 +279,7 @@ class ChannelDelivery:
     ) -> list[OutgoingMessage] | None:
         """A smaller or simpler message for what Discord refused, or None when out of ideas."""
         log.warning("channels.%s: Discord refused a post: %s", self.name, outcome.reason)
-        self._stats.failed_posts += 1
+        self._failed_posts += 1
         too_large = outcome.status == 413 or outcome.code == 40005
         if too_large and len(message.files) > 1:
             return [OutgoingMessage(embeds=message.embeds)] * bool(message.embeds) + [
@@ -279,7 +315,7 @@ class ChannelDelivery:
 
     def _give_up(self, message: OutgoingMessage, reason: str) -> None:
         lost = sum(len(f.events) for f in message.files)
-        self._stats.undeliverable += lost
+        self._undeliverable += lost
         self.inflight -= lost
         self.stream.release(lost)
         log.error(

@@ -7,6 +7,7 @@ carry a URL: webhook URLs hold their token, so only the webhook id is ever named
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,6 +19,7 @@ from astra import __version__
 from astra.config import WebhookRef
 from astra.sinks.messages import OutgoingMessage
 from astra.sinks.ratelimit import RateLimiter
+from astra.statistics import TransportStatistics
 
 USER_AGENT = f"DiscordBot (https://github.com/astra-telemetry/astra, {__version__})"
 # A ban by Cloudflare is not a rate limit: stay away long enough for it to lift.
@@ -54,6 +56,12 @@ class WebhookGone(msgspec.Struct, frozen=True):
 
 
 Outcome = Delivered | RetryLater | Rejected | WebhookGone
+_OUTCOME_NAMES: dict[type, str] = {
+    Delivered: "delivered",
+    RetryLater: "retry",
+    Rejected: "rejected",
+    WebhookGone: "webhook_gone",
+}
 
 
 class DiscordApiError(Exception):
@@ -123,6 +131,21 @@ class DiscordHttp:
         # Discord's per-channel limit is per real channel: two configured channels (or
         # webhooks) may post into the same one. Learned from each stored message.
         self._channel_of: dict[int, str] = {}
+        self._requests = 0
+        self._waits = 0
+        self._waited_s = 0.0
+        self._outcomes: Counter[str] = Counter()
+        self._network_errors = 0
+
+    def statistics(self) -> TransportStatistics:
+        """Requests sent so far, the waits before them and what came back."""
+        return TransportStatistics(
+            requests=self._requests,
+            waits=self._waits,
+            waited_s=round(self._waited_s, 3),
+            outcomes=dict(self._outcomes),
+            network_errors=self._network_errors,
+        )
 
     def webhook_url(self, webhook: WebhookRef) -> str:
         """The versioned execute URL; pasted URLs only contribute their id and token."""
@@ -133,8 +156,12 @@ class DiscordHttp:
         key = str(webhook.id)
         channel = self._channel_of.get(webhook.id, channel)
         # Check again after every sleep: another channel may have taken the slot meanwhile.
+        waited = False
         while (wait := self.limiter.wait_before(key, channel)) > 0:
+            waited = True
+            self._waited_s += wait
             await asyncio.sleep(wait)
+        self._waits += waited
         payload = _payload(message, self._username)
         headers = {"User-Agent": USER_AGENT}
         data: aiohttp.FormData | bytes
@@ -155,16 +182,20 @@ class DiscordHttp:
             data = orjson.dumps(payload)
             headers["Content-Type"] = "application/json"
         self.limiter.sent(key, channel)
+        self._requests += 1
         try:
             async with self._session.post(
                 self.webhook_url(webhook), params={"wait": "true"}, data=data, headers=headers
             ) as response:
                 body = await response.read()
-                return self._classify(key, channel, response.status, response.headers, body)
+                outcome = self._classify(key, channel, response.status, response.headers, body)
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
             # A timeout may still have posted: event ids in the attachment let readers dedupe.
             # Only the type: aiohttp's messages carry the URL, and with it the webhook token.
-            return RetryLater(f"network error: {type(exc).__name__}")
+            self._network_errors += 1
+            outcome = RetryLater(f"network error: {type(exc).__name__}")
+        self._outcomes[_OUTCOME_NAMES[type(outcome)]] += 1
+        return outcome
 
     def _classify(
         self, key: str, channel: str, status: int, headers: Mapping[str, str], body: bytes
@@ -222,6 +253,7 @@ class DiscordHttp:
             body = orjson.dumps(json_body)
             headers["Content-Type"] = "application/json"
         for _ in range(5):
+            self._requests += 1
             try:
                 async with self._session.request(
                     method, f"{self._api_base}{path}", data=body, headers=headers
@@ -236,6 +268,7 @@ class DiscordHttp:
                         raise DiscordApiError(f"{method} {path.split('?')[0]}: {reason}")
                     return orjson.loads(raw) if raw else None
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
+                self._network_errors += 1
                 raise DiscordApiError(
                     f"{method} {path}: Discord unreachable ({type(exc).__name__})"
                 ) from None

@@ -11,9 +11,11 @@ and reports every response back. Three budgets apply to each webhook execute:
 
 from __future__ import annotations
 
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from astra.statistics import RateLimiterStatistics
 
 # Discord counts 30 messages a minute per channel from when they arrive; astra counts from
 # when they leave. A second of slack keeps a post that left at :59.9 out of the next minute.
@@ -74,6 +76,15 @@ class RateLimiter:
         self._channels: dict[str, SlidingBudget] = {}
         self._global = SlidingBudget(global_per_second, 1.0)
         self._global_blocked_until = 0.0
+        self._limited: Counter[str] = Counter()
+
+    def statistics(self) -> RateLimiterStatistics:
+        """The limiter's figures now: 429s by scope, and any block in force."""
+        return RateLimiterStatistics(
+            limited=dict(self._limited),
+            blocked_for_s=max(0.0, self._global_blocked_until - self._clock()),
+            buckets=len(self._buckets),
+        )
 
     def _channel(self, channel_key: str) -> SlidingBudget:
         budget = self._channels.get(channel_key)
@@ -139,6 +150,7 @@ class RateLimiter:
         """Record a 429 so every later request waits ``retry_after`` where it applies."""
         now = self._clock()
         until = now + retry_after
+        self._limited["global" if is_global else scope or "bucket"] += 1
         if is_global or scope == "global":
             self._global_blocked_until = max(self._global_blocked_until, until)
         elif scope == "shared":
@@ -151,4 +163,5 @@ class RateLimiter:
 
     def block_everything(self, seconds: float) -> None:
         """Stop all requests for a while (a Cloudflare ban is not a rate limit)."""
+        self._limited["ban"] += 1
         self._global_blocked_until = max(self._global_blocked_until, self._clock() + seconds)

@@ -2,28 +2,19 @@
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
+from typing import cast
 
-import msgspec
 from msgspec.structs import force_setattr
 
-from astra.events import Event, encode, is_critical
+from astra.events import Alert, Command, Error, Event, Listener, Log, encode, is_critical
 from astra.redaction import Redactor
+from astra.statistics import BusStatistics
 from astra.streams.router import Router
 from astra.streams.windows import ChannelStream
 
-
-class BusStatistics(msgspec.Struct, frozen=True, kw_only=True):
-    """The bus's figures at one moment."""
-
-    published: int  # events stamped since start, astra's own and ingested
-    ingested: int  # of those, events that came over ingest
-    held: int  # events in memory: pending in windows plus in windows being posted
-    held_bytes: int  # their size (as received; astra's own as encoded)
-    max_events: int  # the bound on ``held``
-    max_bytes: int  # the bound on ``held_bytes``
-    dropped: int  # ingested events evicted by the bound since start, all channels
+# The only types ``is_critical`` can be true for.
+_MAY_BE_CRITICAL = frozenset({Error, Log, Alert})
 
 
 class Bus:
@@ -52,10 +43,10 @@ class Bus:
         self._max_events = max_events
         self._max_bytes = max_bytes
         self._redactor = redactor
-        self._seq = itertools.count(1)
+        self._next_seq = 1
         self.published = 0
         self._ingested = 0
-        self._listeners: list[Callable[[Event], None]] = []
+        self._listeners: list[tuple[Listener, frozenset[type[Event]] | None]] = []
 
     @property
     def pending(self) -> int:
@@ -80,41 +71,75 @@ class Bus:
             dropped=sum(s.dropped_total for s in streams),
         )
 
-    def subscribe(self, listener: Callable[[Event], None]) -> None:
-        """Call ``listener`` with every event after it is stamped (projections, stats)."""
-        self._listeners.append(listener)
+    def subscribe(self, listener: Listener, kinds: Iterable[type[Event]] | None = None) -> None:
+        """Call ``listener`` with every stamped event (of ``kinds`` only, when given).
+
+        Each call carries events of one type, in sequence order: a projection folds a
+        batch at once instead of paying a call per event.
+        """
+        self._listeners.append((listener, frozenset(kinds) if kinds is not None else None))
 
     def publish(self, event: Event) -> Event:
         """Publish one of astra's own events: redacted, stamped, never dropped by the bound."""
         event = self._redactor.event(event)
-        self._append(event, len(encode(event)), evictable=False)
+        force_setattr(event, "seq", self._next_seq)
+        self._next_seq += 1
+        self.published += 1
+        stream = self.streams[self._router.channel_for(event)]
+        stream.append(event, is_critical(event), len(encode(event)), evictable=False)
+        self._dispatch({type(event): [event]})
         self._enforce_bound()
         return event
 
-    def ingest(self, events: Sequence[Event], size: int) -> None:
+    def ingest(self, events: Sequence[Event], size: int, raw: bytes | None = None) -> None:
         """Publish events that came over ingest, ``size`` bytes as received in all.
 
-        Their bytes are shared evenly among them; the bound is enforced once the whole
-        batch is in (a batch is itself bounded by the ingest's per-request limit).
+        ``raw`` is the body they were decoded from: when it holds nothing secret-looking,
+        no event in it needs redacting, which spares the check per event. Their bytes are
+        shared evenly among them; the bound is enforced once the whole batch is in (a
+        batch is itself bounded by the ingest's per-request limit).
         """
         if not events:
             return
-        share = max(1, size // len(events))
-        redact = self._redactor.event
+        if raw is None or self._redactor.suspect(raw):
+            redact = self._redactor.event
+            events = [redact(event) for event in events]
+        groups: dict[type[Event], list[Event]] = {}
+        seq = self._next_seq
         for event in events:
-            self._append(redact(event), share, evictable=True)
+            # Stamped before anyone else sees it, so it stays immutable for every reader.
+            force_setattr(event, "seq", seq)
+            seq += 1
+            group = groups.get(type(event))
+            if group is None:
+                groups[type(event)] = [event]
+            else:
+                group.append(event)
+        self._next_seq = seq
+        self.published += len(events)
         self._ingested += len(events)
+        share = max(1, size // len(events))
+        channel_for = self._router.channel_for_key
+        for kind, group in groups.items():
+            if kind is Command:
+                outcomes: dict[bool, list[Event]] = {True: [], False: []}
+                for command in group:
+                    outcomes[cast(Command, command).ok].append(command)
+                for ok, part in outcomes.items():
+                    key = "command.ok" if ok else "command.failed"
+                    self.streams[channel_for(key)].extend(part, share, critical=False)
+            else:
+                key = str(kind.__struct_config__.tag)
+                critical = kind in _MAY_BE_CRITICAL and any(map(is_critical, group))
+                self.streams[channel_for(key)].extend(group, share, critical=critical)
+        self._dispatch(groups)
         self._enforce_bound()
 
-    def _append(self, event: Event, size: int, *, evictable: bool) -> None:
-        # Stamping happens before the event is shared with anyone, so it stays immutable
-        # from every reader's point of view.
-        force_setattr(event, "seq", next(self._seq))
-        stream = self.streams[self._router.channel_for(event)]
-        stream.append(event, is_critical(event), size, evictable=evictable)
-        self.published += 1
-        for listener in self._listeners:
-            listener(event)
+    def _dispatch(self, groups: dict[type[Event], list[Event]]) -> None:
+        for listener, kinds in self._listeners:
+            for kind, group in groups.items():
+                if kinds is None or kind in kinds:
+                    listener(group)
 
     def _enforce_bound(self) -> None:
         streams = self.streams.values()

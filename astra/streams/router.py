@@ -2,14 +2,7 @@
 
 from __future__ import annotations
 
-from astra.events import Command, Event
-
-
-def route_key(event: Event) -> str:
-    """The key routes are written in: the event kind, or command.ok / command.failed."""
-    if isinstance(event, Command):
-        return "command.ok" if event.ok else "command.failed"
-    return str(event.__struct_config__.tag)
+from astra.events import Event, route_key
 
 
 class Router:
@@ -23,3 +16,7 @@ class Router:
     def channel_for(self, event: Event) -> str:
         """The channel this event is delivered to."""
         return self._routes.get(route_key(event), self._fallback)
+
+    def channel_for_key(self, key: str) -> str:
+        """The channel for a route key (``log``, ``command.ok``...)."""
+        return self._routes.get(key, self._fallback)

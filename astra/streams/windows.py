@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+import anyio
 import msgspec
 
 from astra.events import Event
+from astra.statistics import StreamStatistics
 
 # Early (critical) windows a channel may close per minute on top of its regular cadence:
 # beyond this, critical events wait for the next regular window, so a flood of critical
@@ -35,19 +38,6 @@ class Window(msgspec.Struct, frozen=True, kw_only=True):
     def last_seq(self) -> int:
         """Sequence number of the last event."""
         return self.events[-1].seq if self.events else 0
-
-
-class StreamStatistics(msgspec.Struct, frozen=True, kw_only=True):
-    """A channel stream's figures at one moment."""
-
-    pending: int  # events waiting for the next window
-    pending_bytes: int  # their size as received (astra's own: as encoded)
-    inflight: int  # events of closed windows not yet posted or given up
-    evictable: int  # pending events that came over ingest (the only ones the bound drops)
-    dropped_total: int  # ingested events evicted by the memory bound since start
-    dropped_unreported: int  # of those, not yet announced in a post
-    early_windows: int  # windows closed early for critical events since start
-    critical_deferred: int  # critical events that waited: the early-window budget was spent
 
 
 class ChannelStream:
@@ -95,8 +85,9 @@ class ChannelStream:
         self._critical_deferred = 0
         self.dropped_unreported = 0
         self.dropped_total = 0
-        self.closing = False
-        self.on_wake: Callable[[], None] = lambda: None
+        self._closing = False
+        # Created only while someone waits, so a stream works without an event loop too.
+        self._changed: anyio.Event | None = None
 
     def __len__(self) -> int:
         return len(self._own) + len(self._ingested)
@@ -150,9 +141,26 @@ class ChannelStream:
             self._own.append(event)
             self._own_sizes.append(size)
             self._own_bytes += size
-        if self.closing:
+        if self._closing:
             # The worker may be idle waiting for shutdown to end: this one must go out too.
-            self.on_wake()
+            self._notify()
+        if critical:
+            self._make_urgent()
+
+    def extend(self, events: Sequence[Event], share: int, *, critical: bool) -> None:
+        """Add ingested events (evictable, ``share`` bytes each) in one step.
+
+        ``critical`` when any of them is: the window becomes due soon, as with ``append``.
+        """
+        if not events:
+            return
+        if self._opened is None:
+            self._opened = self._wall_clock()
+        self._ingested.extend(events)
+        self._ingested_sizes.extend(itertools.repeat(share, len(events)))
+        self._ingested_bytes += share * len(events)
+        if self._closing:
+            self._notify()
         if critical:
             self._make_urgent()
 
@@ -169,7 +177,7 @@ class ChannelStream:
             self._critical_deferred += 1
             return
         self._urgent_at = due
-        self.on_wake()
+        self._notify()
 
     def drop_oldest(self) -> int:
         """Drop the oldest ingested pending event, counting it for the next post; its size.
@@ -187,10 +195,36 @@ class ChannelStream:
             self._opened = None
         return max(size, 1)
 
+    @property
+    def closing(self) -> bool:
+        """True once shutdown began: every window is due at once."""
+        return self._closing
+
+    def close(self) -> None:
+        """Shutdown: what is pending is due now, and so is whatever arrives later."""
+        self._closing = True
+        self._notify()
+
+    async def wait_changed(self, timeout: float) -> None:
+        """Sleep ``timeout`` seconds, or less if a window became due sooner meanwhile.
+
+        A critical event, shutdown, or an event arriving while closing cut the sleep short.
+        """
+        self._changed = anyio.Event()
+        try:
+            with anyio.move_on_after(timeout):
+                await self._changed.wait()
+        finally:
+            self._changed = None
+
+    def _notify(self) -> None:
+        if self._changed is not None:
+            self._changed.set()
+
     def due_in(self) -> float:
         """Seconds until the current window should close (0 when due now)."""
         now = self._clock()
-        if self.closing:
+        if self._closing:
             return 0.0
         due = self._next_close
         if self._urgent_at is not None:

@@ -29,18 +29,7 @@ from astra.units import fmt_int, fmt_num
 _SHOWN = ("lifecycle", "config", "pipeline", "health", "report")
 # Lifecycle lines listed one by one; earlier ones are only counted.
 LIFECYCLE_SHOWN = 15
-# The pipeline event's counters over its window (the *_total ones count since start).
-_WINDOW_COUNTERS = (
-    "received",
-    "rejected_http",
-    "malformed_udp",
-    "kernel_drops",
-    "dropped_buffer",
-    "retries",
-    "rate_limited",
-    "failed_posts",
-    "undeliverable",
-)
+_NOT_COUNTERS = frozenset({"seq", "window_s"})
 
 
 def render_diagnostics(window: Window) -> list[Embed]:
@@ -103,8 +92,11 @@ def _window_totals(stats: list[Pipeline]) -> Counter[str]:
     """The pipeline's counters added up over the window's reports."""
     totals: Counter[str] = Counter()
     for stat in stats:
-        for name in _WINDOW_COUNTERS:
-            totals[name] += getattr(stat, name)
+        for name in stat.__struct_fields__:
+            value = getattr(stat, name)
+            # The window's changes add up; the *_total figures are since start.
+            if name not in _NOT_COUNTERS and not name.endswith("_total") and type(value) is int:
+                totals[name] += value
     return totals
 
 

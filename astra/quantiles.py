@@ -12,8 +12,13 @@ one ``log`` and one dict update. Pure: no I/O, no clock.
 from __future__ import annotations
 
 import math
+from collections import Counter
+from collections.abc import Iterable
+from itertools import repeat
+from operator import truediv
 
 from astra.events import Quantiles
+from astra.statistics import LatencySketch
 
 DEFAULT_RELATIVE_ACCURACY = 0.01
 # Values at or below this are counted as zero (a latency of a nanosecond is a zero).
@@ -61,6 +66,28 @@ class LogHistogram:
         self.sum += value
         self.min = min(self.min, value)
         self.max = max(self.max, value)
+
+    def add_many(self, values: Iterable[float]) -> None:
+        """Count many values at once (the same as ``add`` for each, at a fraction of the cost).
+
+        The per-value work runs in C (``map``, ``Counter``): ingest folds whole batches.
+        """
+        # NaN fails every comparison and infinity the upper bound: both are left out.
+        kept = [v for v in values if 0 <= v < math.inf]
+        if not kept:
+            return
+        positive = [v for v in kept if v > MIN_VALUE]
+        self.zeros += len(kept) - len(positive)
+        if positive:
+            scale = repeat(self._log_gamma)
+            indices = Counter(map(math.ceil, map(truediv, map(math.log, positive), scale)))
+            buckets = self._buckets
+            for index, n in indices.items():
+                buckets[index] = buckets.get(index, 0) + n
+        self.count += len(kept)
+        self.sum += sum(kept)
+        self.min = min(self.min, min(kept))
+        self.max = max(self.max, max(kept))
 
     def merge(self, other: LogHistogram) -> None:
         """Add every value counted by ``other`` (same accuracy) to this histogram."""
@@ -110,3 +137,48 @@ class LogHistogram:
 
     def __len__(self) -> int:
         return self.count
+
+    def sketch(self) -> LatencySketch:
+        """A frozen copy of this histogram's state."""
+        return LatencySketch(
+            relative_accuracy=self.relative_accuracy,
+            count=self.count,
+            sum=self.sum,
+            zeros=self.zeros,
+            max=self.max if self.count else 0.0,
+            buckets=dict(self._buckets),
+        )
+
+    @classmethod
+    def since(cls, now: LatencySketch, before: LatencySketch | None = None) -> LogHistogram:
+        """The values counted between two sketches of one growing histogram.
+
+        The window's own extremes are not known: its max is estimated from its top bucket.
+        """
+        histogram = cls(now.relative_accuracy)
+        old = before.buckets if before is not None else {}
+        for index, n in now.buckets.items():
+            left = n - old.get(index, 0)
+            if left > 0:
+                histogram._buckets[index] = left
+        histogram.zeros = now.zeros - (before.zeros if before is not None else 0)
+        histogram.count = now.count - (before.count if before is not None else 0)
+        histogram.sum = now.sum - (before.sum if before is not None else 0.0)
+        histogram.min = 0.0
+        top = max(histogram._buckets, default=None)
+        histogram.max = (
+            min(now.max, 2 * histogram._gamma**top / (histogram._gamma + 1))
+            if top is not None
+            else 0.0
+        )
+        return histogram
+
+    def count_at_most(self, value: float) -> int:
+        """Values counted at or below ``value`` (to the histogram's accuracy)."""
+        if value < 0:
+            return 0
+        total = self.zeros
+        if value <= MIN_VALUE:
+            return total
+        limit = math.ceil(math.log(value) / self._log_gamma)
+        return total + sum(n for index, n in self._buckets.items() if index <= limit)

@@ -1,0 +1,196 @@
+"""Typed snapshots of every stage's figures: what each ``statistics()`` returns.
+
+The pipeline's introspection contract, as ``astra.events`` is its data contract. Every
+stage keeps its own counters and answers ``statistics()`` with a frozen snapshot;
+``Sidecar.statistics()`` composes them into ``SidecarStatistics``, which ``/healthz``,
+``/metrics``, ``astra top``, the performance and health collectors and the pipeline report
+all read. Figures flow out of the stages; nothing writes into a shared counter object.
+
+Counters count since start and only grow; gauges say how things are now. Times are unix
+seconds (wall clock) unless a name says otherwise. Base layer: no I/O, no astra imports.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+
+class HttpIngestStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """``POST /v1/events`` and the connections carrying it."""
+
+    requests: int = 0  # event requests answered, whatever the status
+    received: int = 0  # events accepted
+    rejected: int = 0  # events refused one by one (invalid, reserved kind)
+    refused_requests: int = 0  # whole bodies refused: not JSON, empty, too many, too large
+    unauthorized: int = 0  # requests without the right bearer token (401)
+    header_timeouts: int = 0  # connections closed before a complete request head arrived
+    body_timeouts: int = 0  # requests answered 408: the body did not arrive in time
+    connections: int = 0  # connections open now
+    connections_refused: int = 0  # connections closed at once: max_connections were open
+    accept_errors: int = 0  # accept() failures for lack of file descriptors or memory
+
+
+class UdpIngestStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """Datagrams of events."""
+
+    datagrams: int = 0  # datagrams read from the socket
+    received: int = 0  # events accepted
+    malformed: int = 0  # datagrams or events in them that could not be decoded
+    unauthorized: int = 0  # datagrams dropped for a missing or wrong signature
+    kernel_drops: int = 0  # datagrams the kernel dropped for this socket since start
+    receive_buffer_bytes: int = 0  # SO_RCVBUF the kernel granted
+
+
+class StreamStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """A channel stream: what waits for the channel's next window."""
+
+    pending: int = 0  # events waiting for the next window
+    pending_bytes: int = 0  # their size as received (astra's own: as encoded)
+    inflight: int = 0  # events of closed windows not yet posted or given up
+    evictable: int = 0  # pending events that came over ingest (the only ones the bound drops)
+    dropped_total: int = 0  # ingested events evicted by the memory bound since start
+    dropped_unreported: int = 0  # of those, not yet announced in a post
+    early_windows: int = 0  # windows closed early for critical events since start
+    critical_deferred: int = 0  # critical events that waited: the early-window budget was spent
+
+
+class BusStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """The bus: every event, stamped and routed, and the memory bound."""
+
+    published: int = 0  # events stamped since start, astra's own and ingested
+    ingested: int = 0  # of those, events that came over ingest
+    held: int = 0  # events in memory: pending in windows plus in windows being posted
+    held_bytes: int = 0  # their size (as received; astra's own as encoded)
+    max_events: int = 0  # the bound on ``held``
+    max_bytes: int = 0  # the bound on ``held_bytes``
+    dropped: int = 0  # ingested events evicted by the bound since start, all channels
+
+
+class LatencySketch(msgspec.Struct, frozen=True, kw_only=True):
+    """A log-histogram's state (``astra.quantiles.LogHistogram``), for quantiles and diffs."""
+
+    relative_accuracy: float = 0.01  # every quantile is within this fraction of the truth
+    count: int = 0  # values counted
+    sum: float = 0.0  # their sum
+    zeros: int = 0  # values counted as zero
+    max: float = 0.0  # the largest value (0 when empty)
+    buckets: dict[int, int] = msgspec.field(default_factory=dict)  # log bucket -> count
+
+
+class DeliveryStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """One channel's delivery: posts, their outcomes, and how late events arrive."""
+
+    mode: Literal["discord", "preview"]  # where this channel's posts go now
+    posts: int = 0  # messages stored by Discord (or shown in the terminal)
+    posted_events: int = 0  # events carried by those posts
+    failed_posts: int = 0  # posts Discord refused (4xx), before a simpler form was tried
+    retries: int = 0  # sends repeated after a 429, 5xx, reset or timeout
+    rate_limited: int = 0  # of those, after a 429
+    undeliverable: int = 0  # events given up: Discord refused every form of their post
+    inflight: int = 0  # events of the window being sent now
+    last_post: float | None = None  # when the last post was stored
+    latency_ms: LatencySketch = msgspec.field(default_factory=LatencySketch)  # event ts -> post
+
+
+class RateLimiterStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """astra's own bookkeeping of Discord's limits."""
+
+    limited: dict[str, int] = msgspec.field(default_factory=dict)  # 429s by scope, and bans
+    blocked_for_s: float = 0.0  # seconds until a global block or ban lifts (0: none)
+    buckets: int = 0  # webhook buckets known from headers
+
+
+class TransportStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """Requests to Discord's REST API and what came of them."""
+
+    requests: int = 0  # webhook executes and bot-token calls sent
+    waits: int = 0  # requests that first waited for a rate-limit budget
+    waited_s: float = 0.0  # seconds spent waiting for budgets, in all
+    outcomes: dict[str, int] = msgspec.field(default_factory=dict)  # by outcome
+    network_errors: int = 0  # connection failures, resets and timeouts
+
+
+class CollectorStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """One scheduled collector and how its runs went."""
+
+    name: str  # the collector (system, process, files, performance, errors, health, report)
+    interval_s: float  # seconds between runs
+    runs: int = 0  # runs that completed
+    failures: int = 0  # runs that raised
+    last_ok: float | None = None  # when the last run completed
+    last_error: str = ""  # the last failure, one line
+    last_error_at: float | None = None  # when it happened
+
+
+class ChannelStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """A channel: its stream and its delivery."""
+
+    stream: StreamStatistics = msgspec.field(default_factory=StreamStatistics)
+    delivery: DeliveryStatistics
+
+
+class PipelineTotals(msgspec.Struct, frozen=True, kw_only=True):
+    """The pipeline's counters since start, summed over its stages (``/healthz``'s keys)."""
+
+    received: int  # events accepted over HTTP and UDP
+    rejected_http: int  # HTTP events and bodies refused
+    malformed_udp: int  # datagrams or events in them that could not be decoded
+    kernel_drops: int  # datagrams the kernel dropped before astra read them
+    dropped_buffer: int  # ingested events evicted by the memory bound
+    retries: int  # sends repeated after a 429, 5xx, reset or timeout
+    rate_limited: int  # of those, after a 429
+    failed_posts: int  # posts Discord refused (4xx)
+    undeliverable: int  # events given up
+    posts: int  # messages stored (or previewed)
+    posted_events: int  # events carried by them
+    unauthorized: int  # HTTP requests answered 401 and UDP datagrams without a valid signature
+    header_timeouts: int  # HTTP connections closed before a complete request head arrived
+    body_timeouts: int  # HTTP requests answered 408
+    connections_refused: int  # HTTP connections over ingest.max_connections
+    accept_errors: int  # accept() failures for lack of file descriptors or memory
+
+
+class SidecarStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """The running sidecar: every stage's snapshot, taken at ``at``."""
+
+    version: str  # astra's version
+    at: float  # when this snapshot was taken
+    started: float  # when the sidecar started
+    http: HttpIngestStatistics = msgspec.field(default_factory=HttpIngestStatistics)
+    udp: UdpIngestStatistics = msgspec.field(default_factory=UdpIngestStatistics)
+    bus: BusStatistics = msgspec.field(default_factory=BusStatistics)
+    channels: dict[str, ChannelStatistics] = msgspec.field(default_factory=dict)
+    limiter: RateLimiterStatistics = msgspec.field(default_factory=RateLimiterStatistics)
+    transport: TransportStatistics = msgspec.field(default_factory=TransportStatistics)
+    collectors: list[CollectorStatistics] = msgspec.field(default_factory=list)
+
+    @property
+    def uptime_s(self) -> float:
+        """Seconds since start."""
+        return max(0.0, self.at - self.started)
+
+    @property
+    def totals(self) -> PipelineTotals:
+        """Every stage's counters summed into the pipeline's totals."""
+        http, udp = self.http, self.udp
+        deliveries = [c.delivery for c in self.channels.values()]
+        return PipelineTotals(
+            received=http.received + udp.received,
+            rejected_http=http.rejected + http.refused_requests,
+            malformed_udp=udp.malformed,
+            kernel_drops=udp.kernel_drops,
+            dropped_buffer=self.bus.dropped,
+            retries=sum(d.retries for d in deliveries),
+            rate_limited=sum(d.rate_limited for d in deliveries),
+            failed_posts=sum(d.failed_posts for d in deliveries),
+            undeliverable=sum(d.undeliverable for d in deliveries),
+            posts=sum(d.posts for d in deliveries),
+            posted_events=sum(d.posted_events for d in deliveries),
+            unauthorized=http.unauthorized + udp.unauthorized,
+            header_timeouts=http.header_timeouts,
+            body_timeouts=http.body_timeouts,
+            connections_refused=http.connections_refused,
+            accept_errors=http.accept_errors,
+        )

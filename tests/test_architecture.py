@@ -1,0 +1,65 @@
+"""The folder tells the architecture: imports run one way, from the wiring down to the base."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "astra"
+# What each layer may not import. The base modules (the schemas and pure helpers) import
+# no layer; collectors and sinks are siblings that meet only at the bus and the schemas.
+LAYERS = ("streams", "collectors", "sinks", "client")
+FORBIDDEN: dict[str, set[str]] = {
+    "base": {"astra.streams", "astra.collectors", "astra.sinks", "astra.client", "astra.app"},
+    "streams": {"astra.collectors", "astra.sinks", "astra.client", "astra.app", "astra.cli"},
+    "collectors": {"astra.streams", "astra.sinks", "astra.client", "astra.app", "astra.cli"},
+    "sinks": {"astra.collectors", "astra.client", "astra.app", "astra.cli"},
+    "client": {"astra.streams", "astra.collectors", "astra.sinks", "astra.app", "astra.cli"},
+}
+# Wiring and the command line sit on top and may import anything.
+TOP = {"app.py", "cli.py", "__main__.py", "top.py", "metrics.py"}
+
+
+def layer_of(path: Path) -> str | None:
+    """The layer a module belongs to, or None for the wiring on top."""
+    relative = path.relative_to(PACKAGE)
+    if relative.parts[0] in LAYERS:
+        return relative.parts[0]
+    return None if relative.name in TOP else "base"
+
+
+def imported(path: Path) -> set[str]:
+    """Every ``astra.*`` module a file imports."""
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module)
+        elif isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+    return {name for name in names if name.startswith("astra")}
+
+
+MODULES = sorted(p for p in PACKAGE.rglob("*.py") if layer_of(p) is not None)
+
+
+@pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_no_module_imports_from_a_layer_above_or_beside_it(path: Path) -> None:
+    """A module imports nothing its layer may not depend on."""
+    layer = layer_of(path)
+    assert layer is not None
+    wrong = {
+        name
+        for name in imported(path)
+        for banned in FORBIDDEN[layer]
+        if name == banned or name.startswith(banned + ".")
+    }
+    assert not wrong, f"{path.relative_to(PACKAGE)} ({layer}) imports {sorted(wrong)}"
+
+
+def test_the_sidecar_has_no_shared_mutable_counter_object() -> None:
+    """Figures flow out of each stage's ``statistics()``: no PipelineStats is left."""
+    assert not (PACKAGE / "stats.py").exists()
+    for path in PACKAGE.rglob("*.py"):
+        assert "PipelineStats" not in path.read_text(encoding="utf-8"), path

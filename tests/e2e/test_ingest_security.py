@@ -18,9 +18,9 @@ import pytest
 
 from astra.wire_auth import sign
 from tests.conftest import webhook_channels
+from tests.e2e.test_ingest_transport import LINE, Start, config_text, request, start
 from tests.fake_discord import FakeDiscord
 from tests.sidecar import free_port, run_cli
-from tests.test_ingest_transport import LINE, Start, config_text, request, start
 
 __all__ = ["start"]  # the fixture, shared with test_ingest_transport
 

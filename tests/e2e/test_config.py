@@ -8,7 +8,7 @@ import pytest
 
 from tests.sidecar import run_cli
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def check(tmp_path: Path, text: str, env: dict[str, str] | None = None) -> tuple[int, str]:

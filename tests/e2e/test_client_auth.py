@@ -19,10 +19,17 @@ from astra.client import ENV_CA, ENV_TOKEN, Telemetry
 from astra.client.discordpy import Options
 from astra.client.logging import TelemetryHandler
 from tests.conftest import webhook_channels
+from tests.e2e.test_ingest_security import FAST, TOKEN, token_lines
+from tests.e2e.test_ingest_transport import (
+    Start,
+    Started,
+    config_text,
+    self_signed,
+    start,
+    tls_lines,
+)
 from tests.fake_discord import FakeDiscord
 from tests.sidecar import free_port
-from tests.test_ingest_security import FAST, TOKEN, token_lines
-from tests.test_ingest_transport import Start, Started, config_text, self_signed, start, tls_lines
 
 __all__ = ["start"]  # the fixture, shared with test_ingest_transport
 
@@ -162,7 +169,7 @@ async def test_a_discordpy_bot_with_the_token_reaches_discord_without_showing_it
     start: Start, discord: FakeDiscord, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The extension signs with ASTRA_INGEST_TOKEN; events land, the token shows nowhere."""
-    from tests.test_discordpy_extension import Calls, flushed, message_payload, running_bot
+    from tests.client.test_discordpy import Calls, flushed, message_payload, running_bot
 
     body, ids = webhook_channels(discord)
     sidecar = with_token(start, body=body + FAST)

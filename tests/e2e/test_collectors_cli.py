@@ -18,7 +18,7 @@ from tests.conftest import Launch, webhook_channels
 from tests.fake_discord import FakeDiscord
 from tests.sidecar import free_port
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 FAST_COLLECTORS = """
 [flush]
 interval = 0.5

@@ -31,7 +31,7 @@ import pytest
 from tests.conftest import Launch
 from tests.sidecar import STARTUP_TIMEOUT_S, free_port, write_config
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 UNIT = DEPLOY / "astra.service"
 DOCKERFILE = DEPLOY / "Dockerfile"

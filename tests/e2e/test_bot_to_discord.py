@@ -16,9 +16,7 @@ import pytest
 from discord.ext import commands
 
 from astra.client.discordpy import Options, get_telemetry
-from tests.conftest import Launch, webhook_channels
-from tests.fake_discord import FakeDiscord
-from tests.test_discordpy_extension import (
+from tests.client.test_discordpy import (
     GUILD_ID,
     OTHER_ID,
     USER_ID,
@@ -33,6 +31,8 @@ from tests.test_discordpy_extension import (
     slash,
     voice_payload,
 )
+from tests.conftest import Launch, webhook_channels
+from tests.fake_discord import FakeDiscord
 
 pytestmark = pytest.mark.anyio
 

@@ -26,7 +26,7 @@ from astra.client import DROPPED_METRIC, MAX_UDP_DATAGRAM, Telemetry, parse_addr
 from astra.client._transport import RERESOLVE_AFTER_S, UdpTransport
 from astra.client.testing import HttpReceiver, UdpReceiver
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

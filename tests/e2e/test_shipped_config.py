@@ -7,7 +7,7 @@ from pathlib import Path
 
 from tests.sidecar import Sidecar, free_port
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_shipped_config_previews_batches_in_the_terminal(tmp_path: Path) -> None:

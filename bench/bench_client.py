@@ -155,7 +155,7 @@ def main() -> None:
     port = parent.recv()
     with Telemetry(f"udp://127.0.0.1:{port}", source="bench-bot", max_queue=2 * n) as client:
         per_call("helper: telemetry.metric(name, v)", n, lambda i: client.metric("bench", i))
-        tags = {"shard": 3, "queue": "default"}
+        tags: dict[str, str | int] = {"shard": 3, "queue": "default"}
         per_call(
             "helper: metric(name, v, tags=2 tags)",
             n,

@@ -1,4 +1,4 @@
-"""Shared fixtures: the strict fake Discord and the real sidecar in a subprocess."""
+"""Shared fixtures: the strict fake Discord, the real sidecar in a subprocess, a fake clock."""
 
 from __future__ import annotations
 
@@ -15,6 +15,16 @@ from tests.sidecar import Sidecar, free_port, write_config
 CHANNEL_NAMES = ("analytics", "diagnostics", "logs", "performance")
 
 Launch = Callable[..., Sidecar]
+
+
+class Clock:
+    """A hand-driven clock: tests move ``now`` forward themselves."""
+
+    def __init__(self, now: float = 1_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
 
 
 @pytest.fixture

@@ -197,6 +197,8 @@ class _Bucket:
 
 @dataclass
 class _Channel:
+    """A text channel: whether the bot may manage its webhooks, and its recent posts."""
+
     id: int
     manage_webhooks: bool
     # Arrival times (monotonic) of stored messages, for the per-channel sliding window.
@@ -211,6 +213,7 @@ class _FormErrors:
         self.paths: list[str] = []
 
     def add(self, path: tuple[str | int, ...], code: str, message: str) -> None:
+        """Record ``message`` with ``code`` at ``path`` of the errors tree."""
         node = self.tree
         for part in path:
             node = node.setdefault(str(part), {})
@@ -227,6 +230,8 @@ class _BareResponse(web.Response):
 
 @dataclass
 class _Injections:
+    """Faults the test injected: queued answers, resets, bans, an outage until a time."""
+
     fail: deque[int] = field(default_factory=deque)  # statuses, one per execute
     resets: int = 0
     outage_until: float = 0.0
@@ -240,10 +245,12 @@ class _Injections:
 
 
 def _json_body(value: Any) -> bytes:
+    """``value`` as compact UTF-8 JSON, as Discord sends it."""
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
 def _json_response(status: int, value: Any, headers: dict[str, str] | None = None) -> web.Response:
+    """A JSON response with ``status`` and ``headers``."""
     return web.Response(
         status=status,
         body=_json_body(value),
@@ -253,10 +260,12 @@ def _json_response(status: int, value: Any, headers: dict[str, str] | None = Non
 
 
 def _error(message: str, code: int) -> JSONObject:
+    """Discord's error body: a message and a JSON error code."""
     return {"message": message, "code": code}
 
 
 def _http_error(status: int) -> JSONObject:
+    """Discord's generic error body for an HTTP status."""
     # Discord's generic shape, e.g. {"message": "401: Unauthorized", "code": 0}.
     return _error(f"{status}: {http.HTTPStatus(status).phrase}", 0)
 
@@ -267,10 +276,12 @@ def _ceil_ms(seconds: float) -> float:
 
 
 def _redact(path: str) -> str:
+    """``path`` with any webhook token replaced by ``<token>``."""
     return _TOKEN_IN_PATH.sub(r"\1<token>", path)
 
 
 def _is_int(value: Any) -> bool:
+    """Whether ``value`` is a JSON integer (a bool is not)."""
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -365,6 +376,8 @@ _URI_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")  # RFC 3986: a URI starts "
 
 @dataclass(frozen=True, kw_only=True)
 class _String:
+    """A string rule of the spec: length bounds, format, nullability."""
+
     max_len: int | None = None
     min_len: int = 0
     fmt: str = ""  # "uri" | "date-time" | ""
@@ -373,6 +386,8 @@ class _String:
 
 @dataclass(frozen=True, kw_only=True)
 class _Integer:
+    """An integer rule of the spec: bounds and nullability."""
+
     minimum: int | None = None
     maximum: int | None = None
     nullable: bool = True
@@ -380,6 +395,8 @@ class _Integer:
 
 @dataclass(frozen=True, kw_only=True)
 class _Number:
+    """A number rule of the spec: bounds and nullability."""
+
     minimum: float | None = None
     maximum: float | None = None
     nullable: bool = True
@@ -387,6 +404,8 @@ class _Number:
 
 @dataclass(frozen=True, kw_only=True)
 class _Boolean:
+    """A boolean rule of the spec."""
+
     nullable: bool = True
 
 
@@ -399,12 +418,16 @@ class _Snowflake:
 
 @dataclass(frozen=True, kw_only=True)
 class _Choice:
+    """A string rule of the spec that allows only ``values``."""
+
     values: tuple[str, ...]
     nullable: bool = True
 
 
 @dataclass(frozen=True, kw_only=True)
 class _Array:
+    """An array rule of the spec: its items' rule, a length bound, uniqueness."""
+
     items: _Rule
     max_items: int
     unique: bool = False
@@ -413,6 +436,8 @@ class _Array:
 
 @dataclass(frozen=True, kw_only=True)
 class _Object:
+    """An object rule of the spec: named properties and which are required."""
+
     schema: str
     properties: dict[str, _Rule] | None  # None: only "is an object" is checked
     required: tuple[str, ...] = ()
@@ -614,6 +639,7 @@ def _check_schema(
 def _check_schema_string(
     errors: _FormErrors, path: tuple[str | int, ...], value: Any, rule: _String
 ) -> None:
+    """Check ``value`` against a string rule, as Discord words the errors."""
     if not isinstance(value, str):
         errors.add(path, "BASE_TYPE_STRING", "Must be a string.")
         return
@@ -640,6 +666,7 @@ def _check_schema_string(
 def _check_schema_number(
     errors: _FormErrors, path: tuple[str | int, ...], value: Any, rule: _Integer | _Number
 ) -> None:
+    """Check ``value`` against an integer or number rule, as Discord words the errors."""
     if isinstance(rule, _Integer):
         if not _is_int(value):
             errors.add(path, "NUMBER_TYPE_COERCE", f'Value "{value}" is not int.')
@@ -688,6 +715,7 @@ def _check_name(errors: _FormErrors, key: str, value: Any, *, length: bool = Tru
 
 
 def _text(value: Any) -> str:
+    """``value`` if it is a string, else the empty string."""
     return value if isinstance(value, str) else ""
 
 
@@ -808,6 +836,7 @@ def _validate_message(
 
 
 def _is_empty_message(payload: JSONObject, file_count: int) -> bool:
+    """Whether a message would have no content, embed, component, poll, sticker or file."""
     content = payload.get("content")
     has_content = isinstance(content, str) and bool(content.strip())
     has_other = any(
@@ -944,6 +973,7 @@ class FakeDiscord:
         self.stop()
 
     def _thread_main(self, ready: threading.Event, failures: list[BaseException]) -> None:
+        """The server thread: run the event loop until stopped."""
         loop = asyncio.new_event_loop()
         self._loop = loop
         try:
@@ -955,6 +985,7 @@ class FakeDiscord:
             loop.close()
 
     async def _serve(self, ready: threading.Event, failures: list[BaseException]) -> None:
+        """Serve on the loop until stopped; ``ready`` is set once it listens or failed."""
         self._stop_event = asyncio.Event()
         # Room for max_files files one byte over the limit, so an oversize file is
         # answered with Discord's 413 body rather than aiohttp's.
@@ -1151,6 +1182,7 @@ class FakeDiscord:
     # ------------------------------------------------------------- internals
 
     def _snowflake(self) -> int:
+        """A new Discord snowflake, increasing across threads."""
         with self._id_lock:
             now_ms = int(time.time() * 1000) - DISCORD_EPOCH_MS
             value = (now_ms << 22) | (1 << 17) | (next(self._increment) & 0xFFF)
@@ -1160,6 +1192,7 @@ class FakeDiscord:
 
     @staticmethod
     def _make_bot_token(application_id: int) -> str:
+        """A random token shaped like a real bot token."""
         # Same shape as real tokens: base64(user id) . 6 chars . 38 chars.
         head = base64.b64encode(str(application_id).encode()).decode().rstrip("=")
         return f"{head}.{secrets.token_urlsafe(4)[:6]}.{secrets.token_urlsafe(29)[:38]}"
@@ -1167,6 +1200,7 @@ class FakeDiscord:
     def _new_webhook_locked(
         self, channel_id: int, name: str, application_id: int | None
     ) -> Webhook:
+        """Create and store a webhook on ``channel_id``."""
         webhook_id = self._snowflake()
         token = secrets.token_urlsafe(51)[:68]
         webhook = Webhook(
@@ -1182,6 +1216,7 @@ class FakeDiscord:
         return webhook
 
     def _channel_webhooks_locked(self, channel_id: int) -> list[Webhook]:
+        """The webhooks of ``channel_id`` that are not deleted."""
         return [
             w
             for w in self._webhooks.values()
@@ -1189,6 +1224,7 @@ class FakeDiscord:
         ]
 
     def _violation_locked(self, category: str, detail: str, request: web.Request) -> None:
+        """Record a protocol violation, with the request, token redacted."""
         self._violations.append(f"{category}: {detail} [{request.method} {_redact(request.path)}]")
 
     def _refuse_locked(
@@ -1205,6 +1241,7 @@ class FakeDiscord:
         return _json_response(status, body)
 
     def _webhook_json(self, webhook: Webhook, *, with_token: bool) -> JSONObject:
+        """A webhook object as Discord returns it, with its token if asked."""
         data: JSONObject = {
             "application_id": None
             if webhook.application_id is None
@@ -1221,6 +1258,7 @@ class FakeDiscord:
         return data
 
     def _message_json(self, message: PostedMessage, webhook: Webhook) -> JSONObject:
+        """A message object as Discord returns it for ``?wait=true``."""
         payload = message.payload
         username = payload.get("username") or webhook.name
         embeds = [{**e, "type": "rich"} for e in message.embeds if isinstance(e, dict)]
@@ -1262,6 +1300,7 @@ class FakeDiscord:
     # ---- rate limiting
 
     def _bucket_locked(self, key: str) -> _Bucket:
+        """The rate-limit bucket of ``key``, created on first use."""
         bucket = self._buckets.get(key)
         if bucket is None:
             bucket_id = hashlib.md5(
@@ -1271,6 +1310,7 @@ class FakeDiscord:
         return bucket
 
     def _bucket_headers(self, bucket: _Bucket, now: float) -> dict[str, str]:
+        """The X-RateLimit headers of ``bucket`` at ``now``."""
         reset_after = _ceil_ms(bucket.window_end - now)
         return {
             "X-RateLimit-Limit": str(bucket.limit),
@@ -1284,6 +1324,7 @@ class FakeDiscord:
     def _too_many(
         retry_after: float, *, scope: str, is_global: bool, headers: dict[str, str]
     ) -> web.Response:
+        """A 429 in Discord's shape, with Retry-After and the scope."""
         retry_after = max(_ceil_ms(retry_after), 0.001)
         headers = {
             **headers,
@@ -1337,6 +1378,7 @@ class FakeDiscord:
         return bucket, None
 
     def _take_global_locked(self, now: float) -> web.Response | None:
+        """Count a request against the global limit; a 429 when it is spent."""
         times = self._global_times
         while times and times[0] <= now - self.global_window + _CLOCK_TOLERANCE:
             times.popleft()
@@ -1351,6 +1393,7 @@ class FakeDiscord:
     # ---- request handling
 
     async def _handle(self, request: web.Request) -> web.StreamResponse:
+        """Record a request and its answer (a 413 for a body over the server's limit)."""
         too_large = False
         try:
             body = await request.read()
@@ -1386,6 +1429,7 @@ class FakeDiscord:
         return response
 
     async def _dispatch(self, request: web.Request, body: bytes) -> web.StreamResponse | None:
+        """Route a request to its endpoint; an injected Cloudflare ban answers first."""
         with self._lock:
             if self._inject.bans > 0:
                 self._inject.bans -= 1
@@ -1442,6 +1486,7 @@ class FakeDiscord:
     def _lookup_locked(
         self, request: web.Request, webhook_id: int, token: str
     ) -> Webhook | web.Response:
+        """The webhook of ``webhook_id`` if ``token`` matches; a refusal otherwise."""
         webhook = self._webhooks.get(webhook_id)
         if webhook is None or webhook_id in self._deleted:
             return self._refuse_locked(
@@ -1514,6 +1559,7 @@ class FakeDiscord:
     async def _execute(
         self, request: web.Request, body: bytes, webhook_id: int, token: str
     ) -> web.StreamResponse | None:
+        """POST /webhooks/{id}/{token}: check, store and answer an execute."""
         now = time.monotonic()
         with self._lock:
             found = self._lookup_locked(request, webhook_id, token)
@@ -1639,6 +1685,7 @@ class FakeDiscord:
         return web.Response(status=204, headers=headers)
 
     def _get_webhook(self, request: web.Request, webhook_id: int, token: str) -> web.Response:
+        """GET /webhooks/{id}/{token}."""
         with self._lock:
             found = self._lookup_locked(request, webhook_id, token)
             if isinstance(found, web.Response):
@@ -1654,6 +1701,7 @@ class FakeDiscord:
     def _get_message(
         self, request: web.Request, webhook_id: int, token: str, message_id: int
     ) -> web.Response:
+        """GET /webhooks/{id}/{token}/messages/{message_id}."""
         with self._lock:
             found = self._lookup_locked(request, webhook_id, token)
             if isinstance(found, web.Response):
@@ -1673,6 +1721,7 @@ class FakeDiscord:
             return response
 
     def _channel_webhooks(self, request: web.Request, body: bytes, channel_id: int) -> web.Response:
+        """GET or POST /channels/{id}/webhooks, with the bot token."""
         with self._lock:
             if request.headers.get("Authorization") != f"Bot {self.bot_token}":
                 return self._refuse_locked(request, "bot-auth", channel_id, 401, _http_error(401))
@@ -1733,6 +1782,7 @@ class FakeDiscord:
     def _refuse_at_cap_locked(
         self, request: web.Request, channel_id: int, headers: dict[str, str]
     ) -> web.Response:
+        """Refuse a webhook beyond the channel's cap, as Discord does."""
         # Like 401/403/404: a client cannot know the cap is reached before trying
         # once, but trying again is a violation.
         body = _error(f"Maximum number of webhooks reached ({MAX_WEBHOOKS_PER_CHANNEL})", 30007)

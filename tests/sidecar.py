@@ -11,6 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,6 +93,7 @@ class Sidecar:
 
     @property
     def base_url(self) -> str:
+        """The sidecar's HTTP address."""
         return f"http://127.0.0.1:{self.port}"
 
     def health(self) -> dict[str, Any]:
@@ -143,7 +145,9 @@ class Sidecar:
         self.returncode = self.process.returncode
         return self.returncode
 
-    def wait_for(self, predicate: Any, timeout: float = 60, interval: float = 0.1) -> None:
+    def wait_for(
+        self, predicate: Callable[[], object], timeout: float = 60, interval: float = 0.1
+    ) -> None:
         """Poll ``predicate`` until true; fail the test with the sidecar's stderr otherwise."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

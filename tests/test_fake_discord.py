@@ -23,11 +23,14 @@ NO_MENTIONS: dict[str, list[str]] = {"parse": []}
 
 @dataclass
 class Resp:
+    """An HTTP answer from the fake."""
+
     status: int
     headers: dict[str, str]  # lower-cased names
     body: bytes
 
     def json(self) -> Any:
+        """The body as JSON."""
         return json.loads(self.body)
 
 
@@ -64,10 +67,12 @@ def call(
 
 
 def execute(hook: Webhook, payload: Any, *, wait: bool = True, **kwargs: Any) -> Resp:
+    """Execute ``hook`` with ``payload`` (``?wait=true`` unless told otherwise)."""
     return call(hook.url + ("?wait=true" if wait else ""), payload=payload, **kwargs)
 
 
 def ok(**extra: Any) -> dict[str, Any]:
+    """A valid execute payload, plus ``extra``."""
     return {"content": "hello", "allowed_mentions": NO_MENTIONS, **extra}
 
 
@@ -92,10 +97,12 @@ def multipart(
 
 
 def jsonl_gz(events: list[dict[str, Any]]) -> bytes:
+    """``events`` as a gzipped JSON Lines file."""
     return gzip.compress("".join(json.dumps(e) + "\n" for e in events).encode())
 
 
 def error_at(tree: dict[str, Any], path: str) -> list[dict[str, str]]:
+    """The ``_errors`` list at a dotted ``path`` of an Invalid Form Body tree."""
     node: Any = tree
     for part in path.split(".") if path else []:
         node = node[part]
@@ -508,6 +515,7 @@ def test_unknown_attachment_property_is_refused() -> None:
 
 
 def embed(**extra: Any) -> dict[str, Any]:
+    """A payload of one embed, plus ``extra`` on the embed."""
     return {"embeds": [{"description": "x", **extra}]}
 
 
@@ -1152,6 +1160,7 @@ def test_delay_next_stores_message_after_client_timeout() -> None:
 
 
 def bot(discord: FakeDiscord) -> dict[str, str]:
+    """The Authorization header of the fake's bot."""
     return {"Authorization": f"Bot {discord.bot_token}"}
 
 

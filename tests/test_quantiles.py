@@ -13,6 +13,7 @@ QUANTILES = (0.0, 0.01, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0)
 
 
 def exact(values: list[float], q: float) -> float:
+    """The exact ``q`` quantile of ``values`` (nearest rank, rounding down)."""
     ordered = sorted(values)
     return ordered[math.floor(q * (len(ordered) - 1))]
 

@@ -18,7 +18,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from time import perf_counter
-from typing import Any
+from types import ModuleType
+from typing import TypeVar
 
 import pytest
 
@@ -26,7 +27,7 @@ from astra import config, redaction
 from astra.sinks import messages, preview
 
 try:
-    problems: Any = importlib.import_module("astra.problems")
+    problems: ModuleType = importlib.import_module("astra.problems")
 except ImportError:  # before the problem fingerprints moved out of the event schema
     problems = importlib.import_module("astra.events")
 
@@ -35,6 +36,7 @@ N = 16 * 1024
 # Linear work grows ~4x from n to 4n, quadratic ~16x: the limit sits between, with room
 # for a noisy machine.
 LIMIT = 12.0
+_T = TypeVar("_T")
 ASTRA = Path(__file__).resolve().parent.parent / "astra"
 
 
@@ -61,7 +63,7 @@ def seconds_per_call(fn: Callable[[], object], repeat: int = 5, budget: float = 
             gc.enable()
 
 
-def growth(run: Callable[[Any], object], make: Callable[[int], Any], n: int = N) -> float:
+def growth(run: Callable[[_T], object], make: Callable[[int], _T], n: int = N) -> float:
     """How much longer ``run(make(4 * n))`` takes than ``run(make(n))``."""
     small, large = make(n), make(4 * n)
     base = seconds_per_call(lambda: run(small))
@@ -112,6 +114,7 @@ def _compiled(
     *units: str,
     tails: tuple[tuple[str, str], ...] = (),
 ) -> Case:
+    """An audit case for a compiled pattern, run through its ``use`` method."""
     method = getattr(pattern, use)
     run = (lambda s: method("#", s)) if use == "sub" else method
     return Case(name, (pattern.pattern,), run, inputs(*units, tails=tails))
@@ -268,7 +271,8 @@ _RE_FUNCTIONS = {"compile", "search", "match", "fullmatch", "sub", "subn", "spli
 _RE_FUNCTIONS |= {"finditer"}
 
 
-def _params() -> list[Any]:
+def _params() -> list[pytest.ParameterSet]:
+    """One parameter set per case and input, xfail where the case is known quadratic."""
     params = []
     for case in CASES:
         for label, make in case.inputs:

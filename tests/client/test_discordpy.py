@@ -37,6 +37,7 @@ EXTENSION = "astra.client.discordpy"
 
 @pytest.fixture
 def anyio_backend() -> str:
+    """discord.py runs on asyncio."""
     return "asyncio"
 
 
@@ -44,6 +45,7 @@ def anyio_backend() -> str:
 
 
 def user_payload(user_id: int, name: str, *, bot: bool = False) -> Any:
+    """A gateway user object."""
     return {
         "id": str(user_id),
         "username": name,
@@ -55,6 +57,7 @@ def user_payload(user_id: int, name: str, *, bot: bool = False) -> Any:
 
 
 def member_payload(user_id: int, name: str, *, bot: bool = False) -> Any:
+    """A gateway guild member object."""
     return {
         "user": user_payload(user_id, name, bot=bot),
         "roles": [],
@@ -66,10 +69,13 @@ def member_payload(user_id: int, name: str, *, bot: bool = False) -> Any:
 
 
 def member_add_payload(user_id: int, name: str) -> Any:
+    """A GUILD_MEMBER_ADD payload for the test guild."""
     return {**member_payload(user_id, name), "guild_id": str(GUILD_ID)}
 
 
 def guild_payload() -> Any:
+    """A GUILD_CREATE payload: the test guild with a text and two voice channels."""
+
     def voice(channel_id: int, name: str) -> dict[str, Any]:
         return {
             "id": str(channel_id),
@@ -125,6 +131,7 @@ def guild_payload() -> Any:
 
 
 def message_payload(message_id: int, content: str, *, attachments: int = 0) -> Any:
+    """A MESSAGE_CREATE payload from alice in the test guild's text channel."""
     return {
         "id": str(message_id),
         "channel_id": str(TEXT_ID),
@@ -155,6 +162,7 @@ def message_payload(message_id: int, content: str, *, attachments: int = 0) -> A
 
 
 def interaction_payload(interaction_id: int, data: dict[str, Any]) -> Any:
+    """An INTERACTION_CREATE payload for an application command by alice."""
     return {
         "id": str(interaction_id),
         "application_id": str(BOT_ID),
@@ -177,10 +185,12 @@ def interaction_payload(interaction_id: int, data: dict[str, Any]) -> Any:
 
 
 def slash(name: str) -> dict[str, Any]:
+    """The interaction data of a slash command."""
     return {"id": "9000", "name": name, "type": 1}
 
 
 def user_context_menu(name: str) -> dict[str, Any]:
+    """The interaction data of a user context-menu command on bob."""
     return {
         "id": "9001",
         "name": name,
@@ -191,6 +201,7 @@ def user_context_menu(name: str) -> dict[str, Any]:
 
 
 def voice_payload(channel_id: int | None, *, self_mute: bool = False) -> Any:
+    """A VOICE_STATE_UPDATE payload: alice in ``channel_id`` (None: left)."""
     return {
         "guild_id": str(GUILD_ID),
         "channel_id": str(channel_id) if channel_id is not None else None,
@@ -208,6 +219,7 @@ def voice_payload(channel_id: int | None, *, self_mute: bool = False) -> Any:
 
 
 def reaction_payload(emoji: dict[str, Any]) -> Any:
+    """A MESSAGE_REACTION_ADD payload from alice with ``emoji``."""
     return {
         "user_id": str(USER_ID),
         "channel_id": str(TEXT_ID),
@@ -230,6 +242,7 @@ class Calls:
         self._changed = asyncio.Event()
 
     def record(self, name: str) -> None:
+        """Note that ``name`` ran, and wake whoever waits."""
         self.names.append(name)
         self._changed.set()
 
@@ -248,21 +261,21 @@ def add_commands(bot: commands.Bot, calls: Calls) -> None:
     """Prefix, slash and context-menu commands that succeed, take time, or fail."""
 
     @bot.command()
-    async def ping(ctx: commands.Context[Any]) -> None:
+    async def ping(ctx: commands.Context[commands.Bot]) -> None:
         calls.record("ping")
 
     @bot.command()
-    async def slow(ctx: commands.Context[Any]) -> None:
+    async def slow(ctx: commands.Context[commands.Bot]) -> None:
         await asyncio.sleep(0.02)
         calls.record("slow")
 
     @bot.command()
-    async def boom(ctx: commands.Context[Any]) -> None:
+    async def boom(ctx: commands.Context[commands.Bot]) -> None:
         calls.record("boom")
         raise RuntimeError("kaboom")
 
     @bot.command()
-    async def needs(ctx: commands.Context[Any], amount: int) -> None:
+    async def needs(ctx: commands.Context[commands.Bot], amount: int) -> None:
         calls.record("needs")
 
     @bot.tree.command(name="slashping", description="answers")
@@ -327,6 +340,7 @@ async def eventually(condition: Callable[[], bool], timeout_s: float = 5.0) -> N
 
 
 def commands_named(received: list[events.AnyEvent], name: str) -> list[events.Command]:
+    """The command events named ``name``."""
     return [e for e in received if isinstance(e, events.Command) and e.name == name]
 
 
@@ -440,7 +454,7 @@ async def test_the_bots_own_handlers_and_listeners_still_run(receiver: UdpReceiv
 
     def configure(bot: commands.Bot) -> None:
         @bot.event
-        async def on_command_error(ctx: commands.Context[Any], error: Exception) -> None:
+        async def on_command_error(ctx: commands.Context[commands.Bot], error: Exception) -> None:
             calls.record("bot.on_command_error")
 
         @bot.event
@@ -453,7 +467,7 @@ async def test_the_bots_own_handlers_and_listeners_still_run(receiver: UdpReceiv
         ) -> None:
             calls.record("tree.on_error")
 
-        async def listener_error(ctx: commands.Context[Any], error: Exception) -> None:
+        async def listener_error(ctx: commands.Context[commands.Bot], error: Exception) -> None:
             calls.record("listener.on_command_error")
 
         async def listener_message(message: discord.Message) -> None:
@@ -528,11 +542,11 @@ async def test_hybrid_commands_are_reported_once_however_they_are_invoked(
 
     def configure(bot: commands.Bot) -> None:
         @bot.hybrid_command(name="hyb", description="hybrid")
-        async def hyb(ctx: commands.Context[Any]) -> None:
+        async def hyb(ctx: commands.Context[commands.Bot]) -> None:
             calls.record("hyb")
 
         @bot.hybrid_command(name="hybboom", description="hybrid, fails")
-        async def hybboom(ctx: commands.Context[Any]) -> None:
+        async def hybboom(ctx: commands.Context[commands.Bot]) -> None:
             calls.record("hybboom")
             raise OSError("hybrid kaboom")
 
@@ -697,7 +711,7 @@ async def test_with_the_sidecar_down_the_bot_keeps_running() -> None:
 
     def configure(bot: commands.Bot) -> None:
         @bot.event
-        async def on_command_error(ctx: commands.Context[Any], error: Exception) -> None:
+        async def on_command_error(ctx: commands.Context[commands.Bot], error: Exception) -> None:
             calls.record("bot.on_command_error")
 
     async with running_bot(address, calls, configure=configure) as bot:
@@ -784,6 +798,7 @@ class CountConverter(commands.Converter[int]):
     """A custom converter: its ValueError quotes the argument (wrapped in ConversionError)."""
 
     async def convert(self, ctx: commands.Context[Any], argument: str) -> int:
+        """The argument as a count; a ValueError quoting it otherwise."""
         if not argument.isdigit():
             raise ValueError(f"not a count: {argument}")
         return int(argument)
@@ -793,12 +808,12 @@ def add_input_commands(bot: commands.Bot) -> None:
     """Commands whose argument errors quote the user's input."""
 
     @bot.command()
-    async def greet(ctx: commands.Context[Any], channel: discord.TextChannel) -> None:
+    async def greet(ctx: commands.Context[commands.Bot], channel: discord.TextChannel) -> None:
         """A converter error: 'Channel "…" not found.'"""
 
     @bot.command()
     async def count(
-        ctx: commands.Context[Any], n: int = commands.parameter(converter=CountConverter)
+        ctx: commands.Context[commands.Bot], n: int = commands.parameter(converter=CountConverter)
     ) -> None:
         """A custom converter's ValueError, wrapped in ConversionError."""
 
@@ -836,7 +851,8 @@ async def test_argument_errors_do_not_leak_what_the_user_typed(
         for typed in ("diary", "my-secret-number", "mysecretword"):
             assert typed not in wire
     # An unknown command is not reported, with or without the opt-in (the message is).
-    reports = events.encode_lines([e for e in received if not isinstance(e, events.Message)])
+    unreported: list[events.AnyEvent] = [e for e in received if not isinstance(e, events.Message)]
+    reports = events.encode_lines(unreported)
     assert b"mysecretword" not in reports
 
 

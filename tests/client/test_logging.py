@@ -16,6 +16,7 @@ from astra.client.testing import UdpReceiver
 
 @pytest.fixture
 def telemetry(receiver: UdpReceiver) -> Iterator[Telemetry]:
+    """A client sending to the test receiver."""
     client = Telemetry(receiver.address, source="log-test")
     yield client
     client.close()

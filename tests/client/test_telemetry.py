@@ -17,20 +17,30 @@ import threading
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from astra import events
-from astra.client import DROPPED_METRIC, MAX_UDP_DATAGRAM, Telemetry, parse_address
+from astra.client import DROPPED_METRIC, ENV_TOKEN, MAX_UDP_DATAGRAM, Telemetry, parse_address
 from astra.client._transport import RERESOLVE_AFTER_S, UdpTransport
+from astra.client.discordpy import Options
 from astra.client.testing import HttpReceiver, UdpReceiver
 
 REPO = Path(__file__).resolve().parents[2]
+TOKEN = "s3cr3t-ingest-token-0123456789abcdef"
+# One entry of socket.getaddrinfo()'s answer.
+AddressInfo = tuple[
+    socket.AddressFamily,
+    socket.SocketKind,
+    int,
+    str,
+    tuple[str, int] | tuple[str, int, int, int] | tuple[int, bytes],
+]
 
 
 @pytest.fixture
 def telemetry(receiver: UdpReceiver) -> Iterator[Telemetry]:
+    """A client sending to the test receiver."""
     client = Telemetry(receiver.address, source="test-bot")
     yield client
     client.close()
@@ -547,6 +557,7 @@ class FakeSocket:
         self.sent: list[bytes] = []
 
     def send(self, data: bytes) -> int:
+        """Raise the next scripted errno, or keep the datagram."""
         code = self.script.pop(0) if self.script else 0
         if code:
             raise OSError(code, os.strerror(code))
@@ -601,7 +612,7 @@ def test_udp_prefers_ipv4_when_a_name_resolves_to_both(
     """ "localhost" as ::1 first and 127.0.0.1 second: the IPv4 sidecar gets the events."""
     real = socket.getaddrinfo
 
-    def both(host: str, port: int, *args: object, **kwargs: object) -> list[Any]:
+    def both(host: str, port: int, *args: object, **kwargs: object) -> list[AddressInfo]:
         assert host == "localhost"
         v6 = (socket.AF_INET6, socket.SOCK_DGRAM, 17, "", ("::1", port, 0, 0))
         return [v6, *real("127.0.0.1", port, socket.AF_INET, socket.SOCK_DGRAM)]
@@ -619,7 +630,7 @@ def test_a_failed_lookup_fails_the_batch_with_one_lookup(monkeypatch: pytest.Mon
     """DNS down: every datagram of the batch fails, but the name is looked up once."""
     lookups: list[str] = []
 
-    def failing(host: str, *args: object, **kwargs: object) -> list[Any]:
+    def failing(host: str, *args: object, **kwargs: object) -> list[AddressInfo]:
         lookups.append(host)
         raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
 
@@ -724,3 +735,14 @@ def test_a_collected_client_does_not_wait_for_its_flusher(
         received = rx.wait_for(lambda e: True, count=2)
 
     assert [e.name for e in received if isinstance(e, events.Metric)] == ["first", "last"]
+
+
+def test_a_client_token_is_checked_and_never_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A token with spaces is refused without being quoted; repr() never shows a token."""
+    with pytest.raises(ValueError) as refused:
+        Telemetry("udp://127.0.0.1:9", token="not a valid token")
+    assert "not a valid token" not in str(refused.value)
+    monkeypatch.setenv(ENV_TOKEN, TOKEN)
+    with Telemetry("udp://127.0.0.1:9") as client:
+        assert TOKEN not in repr(client)
+    assert TOKEN not in repr(Options(token=TOKEN))

@@ -89,6 +89,7 @@ def test_subjects_are_independent() -> None:
 
 
 def observations(cpu: float, memory: float, disk: float) -> list[Event]:
+    """The given CPU, memory and disk use, beside a large bot, a growing file and slow commands."""
     return [
         System(
             interval_s=90,
@@ -224,6 +225,7 @@ def test_a_quiet_bot_trips_the_error_rate_over_fifteen_minutes() -> None:
 
 
 def gateway(p50: float) -> Quantiles:
+    """Gateway latency quantiles that are all ``p50``."""
     return Quantiles(of="gateway", count=10, p50=p50, p95=p50, p99=p50, max=p50)
 
 

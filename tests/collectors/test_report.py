@@ -22,6 +22,7 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 
 def at(text: str, tz: ZoneInfo = BERLIN) -> float:
+    """The timestamp of a local ISO time in ``tz``."""
     return datetime.fromisoformat(text).replace(tzinfo=tz).timestamp()
 
 

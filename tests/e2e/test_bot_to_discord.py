@@ -39,14 +39,17 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 def anyio_backend() -> str:
+    """discord.py runs on asyncio."""
     return "asyncio"
 
 
 def by_kind(events: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
+    """The events of one kind."""
     return [e for e in events if e["kind"] == kind]
 
 
 async def test_every_kind_reaches_its_channel(discord: FakeDiscord, launch: Launch) -> None:
+    """A bot's messages, commands, members, voice, reactions and metrics land in their channels."""
     body, ids = webhook_channels(discord)
     sidecar = launch(body + "[flush]\ninterval = 0.5\n")
     calls = Calls()
@@ -104,6 +107,7 @@ async def test_every_kind_reaches_its_channel(discord: FakeDiscord, launch: Laun
 async def test_app_commands_errors_gateway_and_latency_reach_discord(
     discord: FakeDiscord, launch: Launch
 ) -> None:
+    """A bot's slash commands, listener errors, gateway events and latency reach Discord."""
     body, ids = webhook_channels(discord)
     sidecar = launch(body + "[flush]\ninterval = 0.5\n")
     calls = Calls()
@@ -114,10 +118,9 @@ async def test_app_commands_errors_gateway_and_latency_reach_discord(
 
         bot.add_listener(broken_listener, "on_member_join")
 
-    options = Options(
-        address=f"udp://127.0.0.1:{sidecar.port}", source="test-bot", latency_interval_s=0.05
-    )
-    async with running_bot(options.address, calls, configure=configure, options=options) as bot:
+    address = f"udp://127.0.0.1:{sidecar.port}"
+    options = Options(address=address, source="test-bot", latency_interval_s=0.05)
+    async with running_bot(address, calls, configure=configure, options=options) as bot:
         state = bot._connection
         state.parse_interaction_create(interaction_payload(10, slash("slashping")))
         state.parse_interaction_create(interaction_payload(11, slash("slashboom")))

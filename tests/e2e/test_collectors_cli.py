@@ -48,6 +48,7 @@ def wait_until(condition: Callable[[], bool], timeout: float = 60) -> bool:
 
 
 def memory_total() -> str:
+    """How the performance channel shows this machine's total memory."""
     from astra.units import fmt_bytes
 
     return f"of {fmt_bytes(psutil.virtual_memory().total)}"

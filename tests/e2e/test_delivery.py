@@ -7,6 +7,7 @@ import re
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 from tests.conftest import Launch, provisioned_channels, webhook_channels
@@ -17,21 +18,25 @@ FAST = "[flush]\ninterval = 0.5\ncritical_delay = 0.2\n"
 
 
 def posted_ids(discord: FakeDiscord, channel_id: int) -> list[str]:
+    """The ids of the events posted to ``channel_id``, in posting order."""
     return [str(e["id"]) for e in discord.all_events(channel_id)]
 
 
 def all_posted(discord: FakeDiscord, ids: dict[str, int]) -> dict[str, list[dict[str, Any]]]:
+    """Every event posted so far, by channel name."""
     return {name: discord.all_events(cid) for name, cid in ids.items()}
 
 
 def send_http_batches(sidecar: Sidecar, events: list[dict[str, Any]], size: int = 2000) -> None:
+    """POST ``events`` in batches of ``size``; every batch must be accepted whole."""
     for start in range(0, len(events), size):
         answer = sidecar.post(events[start : start + size])
         assert answer.status == 200 and not answer.body["rejected"], answer
 
 
 def mixed_events(prefix: str, count: int) -> list[dict[str, Any]]:
-    kinds = [
+    """``count`` events cycling through five kinds (see EXPECTED_CHANNEL), ids ``prefix-i``."""
+    kinds: list[Callable[[int], dict[str, Any]]] = [
         lambda i: {
             "kind": "command",
             "name": f"cmd{i % 7}",
@@ -52,6 +57,7 @@ EXPECTED_CHANNEL = {0: "analytics", 1: "analytics", 2: "logs", 3: "performance",
 def test_burst_over_http_and_udp_all_arrive_in_the_right_channels(
     discord: FakeDiscord, launch: Launch
 ) -> None:
+    """30,000 events over HTTP and UDP each arrive once, in their channel, over 100 to a post."""
     body, ids = webhook_channels(discord)
     sidecar = launch(body + FAST)
     http_events = mixed_events("h", 20_000)
@@ -87,6 +93,7 @@ def test_burst_over_http_and_udp_all_arrive_in_the_right_channels(
 def test_attachment_is_named_by_seq_and_holds_whole_events(
     discord: FakeDiscord, launch: Launch
 ) -> None:
+    """A window's attachment is named by its first and last seq and holds each event whole."""
     body, ids = webhook_channels(discord)
     sidecar = launch(body + FAST)
     sidecar.post([{"kind": "guild", "action": "join", "guild_id": 77, "name": "Cats", "id": "g1"}])
@@ -106,6 +113,7 @@ def test_attachment_is_named_by_seq_and_holds_whole_events(
 
 
 def test_faults_lose_nothing_and_reorder_nothing(discord: FakeDiscord, launch: Launch) -> None:
+    """5xx answers, connection resets and an outage lose, duplicate and reorder no event."""
     body, ids = webhook_channels(discord)
     sidecar = launch(body + FAST)
     sent: list[str] = []
@@ -118,7 +126,7 @@ def test_faults_lose_nothing_and_reorder_nothing(discord: FakeDiscord, launch: L
             discord.fail_next(2, status=502)
         if round_ == 4:
             discord.outage(3.0)
-        batch = [
+        batch: list[dict[str, Any]] = [
             {"kind": "metric", "name": "round", "value": round_, "id": f"r{round_}-{i}"}
             for i in range(500)
         ]
@@ -139,6 +147,7 @@ def test_faults_lose_nothing_and_reorder_nothing(discord: FakeDiscord, launch: L
 
 
 def test_sigterm_drains_every_window_and_exits_zero(discord: FakeDiscord, launch: Launch) -> None:
+    """SIGTERM posts every open window, announces the stop, and exits 0."""
     body, ids = webhook_channels(discord)
     sidecar = launch(body + "[flush]\ninterval = 300\n")
     events = mixed_events("d", 3000)
@@ -154,6 +163,7 @@ def test_sigterm_drains_every_window_and_exits_zero(discord: FakeDiscord, launch
 
 
 def test_sigint_also_drains(discord: FakeDiscord, launch: Launch) -> None:
+    """SIGINT drains the open windows as SIGTERM does."""
     body, ids = webhook_channels(discord)
     sidecar = launch(body + "[flush]\ninterval = 300\n")
     sidecar.post({"kind": "latency", "ms": 12.5, "id": "lat"})
@@ -164,6 +174,7 @@ def test_sigint_also_drains(discord: FakeDiscord, launch: Launch) -> None:
 def test_shutdown_deadline_counts_what_could_not_be_delivered(
     discord: FakeDiscord, launch: Launch
 ) -> None:
+    """With Discord down, the stop ends at its deadline and counts what was not delivered."""
     body, _ = webhook_channels(discord)
     sidecar = launch(body + "[flush]\ninterval = 300\n[shutdown]\ndeadline = 1.5\n")
     discord.outage(120.0)
@@ -177,6 +188,7 @@ def test_shutdown_deadline_counts_what_could_not_be_delivered(
 def test_critical_error_is_posted_without_waiting_for_the_interval(
     discord: FakeDiscord, launch: Launch
 ) -> None:
+    """Critical events go out at once, in one post with the open window, not after the interval."""
     body, ids = webhook_channels(discord)
     sidecar = launch(body + "[flush]\ninterval = 600\n")
     sidecar.post({"kind": "log", "level": "warning", "message": "slow shard", "id": "w1"})
@@ -192,6 +204,7 @@ def test_critical_error_is_posted_without_waiting_for_the_interval(
 
 
 def test_mentions_never_ping_and_secrets_never_show(discord: FakeDiscord, launch: Launch) -> None:
+    """Posts ping no one; tokens, passwords and webhook URLs show neither there nor in output."""
     body, ids = webhook_channels(discord)
     body = body.replace(
         f'api_base = "{discord.api_base}"',
@@ -277,6 +290,7 @@ def test_mentions_never_ping_and_secrets_never_show(discord: FakeDiscord, launch
 def test_pasted_webhook_urls_are_rewritten_to_the_versioned_api(
     discord: FakeDiscord, launch: Launch
 ) -> None:
+    """Webhook URLs pasted from Discord are used through /api/v10, with a DiscordBot user agent."""
     body, ids = webhook_channels(discord, pasted=True)
     sidecar = launch(body + FAST)
     sidecar.post({"kind": "voice", "action": "join", "guild_id": 1, "user_id": 2, "id": "v1"})
@@ -291,6 +305,7 @@ def test_pasted_webhook_urls_are_rewritten_to_the_versioned_api(
 def test_webhooks_are_provisioned_once_and_reused_after_restart(
     discord: FakeDiscord, launch: Launch
 ) -> None:
+    """With a bot token, webhooks are created on first use, reported, and reused after a restart."""
     body, ids = provisioned_channels(discord)
     first = launch(body + FAST)
     first.post(
@@ -327,6 +342,7 @@ def test_webhooks_are_provisioned_once_and_reused_after_restart(
 def test_deleted_webhook_is_reported_and_provisioned_again(
     discord: FakeDiscord, launch: Launch
 ) -> None:
+    """A deleted webhook is reported without its token and replaced by a new one."""
     body, ids = provisioned_channels(discord)
     sidecar = launch(body + FAST)
     sidecar.post({"kind": "message", "id": "before"})
@@ -344,6 +360,7 @@ def test_deleted_webhook_is_reported_and_provisioned_again(
 def test_deleted_webhook_without_token_falls_back_to_the_terminal(
     discord: FakeDiscord, launch: Launch
 ) -> None:
+    """Without a bot token, a deleted webhook's channel falls back to the terminal preview."""
     body, ids = webhook_channels(discord)
     sidecar = launch(body + FAST)
     sidecar.post({"kind": "message", "id": "before"})
@@ -360,13 +377,16 @@ def test_deleted_webhook_without_token_falls_back_to_the_terminal(
 
 
 def test_rate_limit_headers_and_429s_are_obeyed(launch: Launch) -> None:
+    """Bucket headers and injected 429s are waited out: no 429 beyond the two injected ones."""
     with FakeDiscord(bucket_limit=2, bucket_window=1.0) as discord:
         body, ids = webhook_channels(discord)
         sidecar = launch(body + "[flush]\ninterval = 0.1\n")
         sent: list[str] = []
         discord.ratelimit_next(2, retry_after=0.7)
         for round_ in range(12):
-            batch = [{"kind": "latency", "ms": round_, "id": f"t{round_}-{i}"} for i in range(20)]
+            batch: list[dict[str, Any]] = [
+                {"kind": "latency", "ms": round_, "id": f"t{round_}-{i}"} for i in range(20)
+            ]
             send_http_batches(sidecar, batch)
             sent += [e["id"] for e in batch]
         expected = set(sent)
@@ -382,6 +402,7 @@ def test_rate_limit_headers_and_429s_are_obeyed(launch: Launch) -> None:
 def test_cloudflare_ban_backs_off_instead_of_hammering(
     discord: FakeDiscord, launch: Launch
 ) -> None:
+    """After a Cloudflare ban nothing more is posted, and what was left undelivered is counted."""
     body, ids = webhook_channels(discord)
     sidecar = launch(body + FAST + "[shutdown]\ndeadline = 1\n")
     sidecar.post({"kind": "metric", "name": "m", "value": 1, "id": "b1"})
@@ -398,6 +419,7 @@ def test_cloudflare_ban_backs_off_instead_of_hammering(
 
 
 def test_oversized_text_is_cut_to_discord_limits(discord: FakeDiscord, launch: Launch) -> None:
+    """Huge names, messages and tracebacks are cut so that every post is within Discord's limits."""
     body, ids = webhook_channels(discord)
     sidecar = launch(body + FAST)
     huge = "x" * 60_000
@@ -430,6 +452,7 @@ def test_oversized_text_is_cut_to_discord_limits(discord: FakeDiscord, launch: L
 def test_memory_is_bounded_during_an_outage_and_drops_are_reported(
     discord: FakeDiscord, launch: Launch
 ) -> None:
+    """In an outage the buffer stays bounded, the oldest events go, and the drops are reported."""
     body, ids = webhook_channels(discord)
     sidecar = launch(body + FAST + "[buffer]\nmax_events = 1000\n")
     sidecar.wait_for(lambda: len(discord.messages(ids["diagnostics"])) >= 1, timeout=20)
@@ -457,6 +480,7 @@ def test_memory_is_bounded_during_an_outage_and_drops_are_reported(
 def test_a_timed_out_post_is_retried_and_ids_allow_deduplication(
     discord: FakeDiscord, launch: Launch
 ) -> None:
+    """A post that times out is retried, and a duplicate it causes carries the same event id."""
     body, ids = webhook_channels(discord)
     body = body.replace("[discord]\n", "[discord]\ntimeout = 1\n")
     sidecar = launch(body + FAST)
@@ -478,6 +502,7 @@ def test_a_timed_out_post_is_retried_and_ids_allow_deduplication(
 def test_a_second_signal_cuts_the_drain_short_and_says_what_was_left(
     discord: FakeDiscord, launch: Launch
 ) -> None:
+    """A second SIGINT during the drain stops at once and says how many events were left."""
     body, _ = webhook_channels(discord)
     sidecar = launch(body + "[flush]\ninterval = 300\n[shutdown]\ndeadline = 120\n")
     discord.outage(300.0)
@@ -493,6 +518,7 @@ def test_a_second_signal_cuts_the_drain_short_and_says_what_was_left(
 def test_events_emitted_while_stopping_are_delivered_too(
     discord: FakeDiscord, launch: Launch
 ) -> None:
+    """Events astra emits while stopping (webhook creation) are delivered too."""
     body, ids = provisioned_channels(discord)
     sidecar = launch(body + "[flush]\ninterval = 300\n")
     sidecar.post({"kind": "log", "level": "error", "message": "late", "id": "late"})
@@ -505,7 +531,7 @@ def test_events_emitted_while_stopping_are_delivered_too(
 
 
 def test_the_per_channel_budget_is_kept_without_any_header_saying_so(launch: Launch) -> None:
-    # Discord's per-channel webhook limit is not in the headers: astra keeps its own ledger.
+    """Discord's per-channel webhook limit is in no header: astra keeps it with its own ledger."""
     with FakeDiscord(channel_limit=4, channel_window=60.0) as discord:
         body, ids = webhook_channels(discord)
         body = body.replace("[discord]\n", "[discord]\nchannel_posts_per_minute = 4\n")
@@ -522,7 +548,7 @@ def test_the_per_channel_budget_is_kept_without_any_header_saying_so(launch: Lau
 
 
 def test_a_stop_delivered_twice_at_once_still_drains(discord: FakeDiscord, launch: Launch) -> None:
-    # `timeout` and some process managers signal the process and its group together.
+    """SIGINT twice at once, as ``timeout`` sends it to a process and its group, still drains."""
     body, ids = webhook_channels(discord)
     sidecar = launch(body + "[flush]\ninterval = 300\n")
     sidecar.post({"kind": "latency", "ms": 1, "id": "twice"})

@@ -74,10 +74,12 @@ def _unit() -> dict[str, list[tuple[str, str]]]:
 
 
 def _values(section: list[tuple[str, str]], key: str) -> list[str]:
+    """Every value of ``key`` in a unit-file section."""
     return [value for name, value in section if name == key]
 
 
 def _one(section: list[tuple[str, str]], key: str) -> str:
+    """The one value of ``key`` in a unit-file section; fails when it is absent or repeated."""
     values = _values(section, key)
     assert len(values) == 1, f"{key}: expected once, found {values}"
     return values[0]
@@ -177,6 +179,7 @@ def _running(argv: list[str], port: int) -> Iterator[subprocess.Popen[str]]:
 
 
 def _wait_healthy(process: subprocess.Popen[str], port: int) -> None:
+    """Until /healthz answers on ``port``; fails with the output if the process ends first."""
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -193,6 +196,7 @@ def _wait_healthy(process: subprocess.Popen[str], port: int) -> None:
 
 
 def _post(port: int, event: dict[str, Any]) -> int:
+    """POST one event to the ingest on ``port``; the HTTP status."""
     request = urllib.request.Request(
         f"http://127.0.0.1:{port}/v1/events",
         data=json.dumps(event).encode(),
@@ -204,6 +208,7 @@ def _post(port: int, event: dict[str, Any]) -> int:
 
 
 def _stop(process: subprocess.Popen[str]) -> tuple[int, str, str]:
+    """SIGTERM, then the exit status, stdout and stderr."""
     process.send_signal(signal.SIGTERM)
     out, err = process.communicate(timeout=60)
     return process.returncode, out, err
@@ -476,6 +481,7 @@ os.execv(sys.argv[1], sys.argv[1:])
 
 
 def _read_only(argv: list[str]) -> list[str]:
+    """``argv`` in a private mount namespace, every mount but /proc, /sys and /dev read-only."""
     unshare = shutil.which("unshare")
     if unshare is None:
         pytest.skip("unshare (util-linux) is not installed here")

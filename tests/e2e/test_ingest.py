@@ -10,6 +10,7 @@ from tests.conftest import Launch
 
 
 def test_http_accepts_object_array_and_ndjson(launch: Launch) -> None:
+    """HTTP ingest takes one object, a JSON array and NDJSON, and counts every event."""
     sidecar = launch()
     one = sidecar.post({"kind": "message", "guild_id": 1, "author_id": 2, "length": 5})
     assert one.status == 200 and one.body == {"accepted": 1, "rejected": []}
@@ -28,6 +29,7 @@ def test_http_accepts_object_array_and_ndjson(launch: Launch) -> None:
 
 
 def test_http_rejects_bad_input_with_a_named_problem(launch: Launch) -> None:
+    """Bad bodies get a 400 or 413 naming the problem, and the sidecar stays healthy."""
     sidecar = launch(ingest="max_body_bytes = 65536")
     cases = [
         (b"", 400, "empty body"),
@@ -57,6 +59,7 @@ def test_http_rejects_bad_input_with_a_named_problem(launch: Launch) -> None:
 
 
 def test_partial_batch_accepts_the_good_and_names_the_bad(launch: Launch) -> None:
+    """In a mixed batch the valid events are taken and each invalid one is named by its index."""
     sidecar = launch()
     answer = sidecar.post(
         [
@@ -79,6 +82,7 @@ def test_partial_batch_accepts_the_good_and_names_the_bad(launch: Launch) -> Non
 
 
 def test_udp_datagrams_and_malformed_ones_are_counted(launch: Launch) -> None:
+    """UDP datagrams, packed ones too, are ingested; malformed ones are counted and reported."""
     sidecar = launch()
     good = b'{"kind":"metric","name":"players","value":12}'
     packed = b"\n".join(
@@ -95,6 +99,7 @@ def test_udp_datagrams_and_malformed_ones_are_counted(launch: Launch) -> None:
 
 
 def test_udp_receive_buffer_is_enlarged(launch: Launch) -> None:
+    """The UDP receive buffer is enlarged as configured, and the UDP listener is announced."""
     sidecar = launch(ingest="udp_receive_buffer = 4194304")
     assert sidecar.health()["udp_receive_buffer"] >= 212992
     sidecar.stop()
@@ -102,6 +107,7 @@ def test_udp_receive_buffer_is_enlarged(launch: Launch) -> None:
 
 
 def test_kinds_reserved_for_astra_itself_are_refused(launch: Launch) -> None:
+    """Kinds only astra emits (pipeline) are refused over ingest; the rest of the batch is taken."""
     sidecar = launch()
     forged = {"kind": "pipeline", "window_s": 60, "dropped_buffer": 999}
     answer = sidecar.post([forged, {"kind": "latency", "ms": 3}])
@@ -111,6 +117,7 @@ def test_kinds_reserved_for_astra_itself_are_refused(launch: Launch) -> None:
 
 
 def test_a_stalled_client_or_a_chatty_sender_cannot_hold_up_shutdown(launch: Launch) -> None:
+    """A stalled HTTP client and a nonstop UDP sender cannot hold up the sidecar's stop."""
     sidecar = launch(ingest="", body="[shutdown]\ndeadline = 2\n")
     stalled = socket.create_connection(("127.0.0.1", sidecar.port))
     stalled.sendall(b"POST /v1/events HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n\r\n{")

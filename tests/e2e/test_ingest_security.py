@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -141,7 +142,7 @@ def test_the_token_never_reaches_stderr_or_discord(start: Start, discord: FakeDi
         port,
         env={"ASTRA_INGEST_TOKEN": TOKEN},
     )
-    leaky = [
+    leaky: list[dict[str, Any]] = [
         {"kind": "log", "level": "error", "message": f"connecting with {TOKEN}", "id": "leak-1"},
         {"kind": "error", "message": f"auth failed for token={TOKEN}", "id": "leak-2"},
         {"kind": "metric", "name": "x", "value": 1, "tags": {"token": TOKEN}, "id": "leak-3"},

@@ -7,12 +7,10 @@ the body limit, and HTTPS.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import gzip
 import http.client
 import json
-import logging
 import os
 import resource
 import shutil
@@ -25,15 +23,16 @@ import threading
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 import pytest
 
-from astra.collectors.ingest_guard import ERROR_LOG_EVERY_S, BurstLog, connection_cap
-from tests.sidecar import STARTUP_TIMEOUT_S, Sidecar, free_port
+from tests.sidecar import STARTUP_TIMEOUT_S, Response, Sidecar, free_port
+
+_T = TypeVar("_T")
 
 LINE = b'{"kind":"latency","ms":3}'
 HALF_HEAD = b"POST /v1/events HTTP/1.1\r\nHost: astra\r\nContent-Type: application/json\r\n"
@@ -43,12 +42,10 @@ HALF_HEAD = b"POST /v1/events HTTP/1.1\r\nHost: astra\r\nContent-Type: applicati
 
 
 @dataclass
-class Answer:
-    """An HTTP answer: status, headers and the JSON body (empty when there was none)."""
+class Answer(Response):
+    """An HTTP answer: status, the JSON body (empty when there was none) and the headers."""
 
-    status: int
-    headers: dict[str, str]
-    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def request(
@@ -74,9 +71,9 @@ def request(
         response = connection.getresponse()
         payload = response.read()
         return Answer(
-            response.status,
-            {k.lower(): v for k, v in response.getheaders()},
-            json.loads(payload) if payload else {},
+            status=response.status,
+            headers={k.lower(): v for k, v in response.getheaders()},
+            body=json.loads(payload) if payload else {},
         )
     finally:
         connection.close()
@@ -98,7 +95,7 @@ class Started(Sidecar):
         assert answer.status == 200, answer
         return answer.body
 
-    def post_raw(self, body: bytes, content_type: str = "application/json") -> Any:
+    def post_raw(self, body: bytes, content_type: str = "application/json") -> Answer:
         """POST a body (over HTTPS when the sidecar has TLS)."""
         return request(
             self.port,
@@ -164,7 +161,7 @@ def start(tmp_path: Path) -> Iterator[Start]:
             sidecar.stop(signal.SIGKILL)
 
 
-def until(condition: Callable[[], Any], timeout: float, interval: float = 0.05) -> Any:
+def until(condition: Callable[[], _T | None], timeout: float, interval: float = 0.05) -> _T:
     """Poll ``condition`` until it returns something truthy (a generous liveness bound)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -197,7 +194,7 @@ def cpu_seconds(pid: int) -> float:
     return float(times.user + times.system)
 
 
-# --- A: slow connections, the connection cap, accept errors -------------------------------
+# --- A: slow connections and the connection cap --------------------------------------------
 
 
 def test_slow_connections_beyond_the_fd_limit_do_not_lock_out_ingest(start: Start) -> None:
@@ -221,7 +218,13 @@ def test_slow_connections_beyond_the_fd_limit_do_not_lock_out_ingest(start: Star
         opened = time.monotonic()
         health = until(sidecar.health, timeout=20)
         healthy_after = time.monotonic() - opened
-        posted = until(lambda: (a := sidecar.post_raw(LINE)).status == 200 and a, timeout=20)
+
+        def accepted() -> Answer | None:
+            """The answer to one post of LINE, once it is a 200."""
+            answer = sidecar.post_raw(LINE)
+            return answer if answer.status == 200 else None
+
+        posted = until(accepted, timeout=20)
         assert posted.body == {"accepted": 1, "rejected": []}
         until(lambda: all(closed_by_peer(s) for s in slow), timeout=20)
         cpu = cpu_seconds(pid) - cpu_before
@@ -345,45 +348,6 @@ def test_an_idle_keep_alive_connection_is_closed(start: Start) -> None:
     until(lambda: closed_by_peer(sock), timeout=15)
     connection.close()
     assert sidecar.stop() == 0
-
-
-def test_the_cap_leaves_room_below_the_file_descriptor_limit() -> None:
-    """The cap is kept below RLIMIT_NOFILE with a reserve, and is untouched without a limit."""
-    assert connection_cap(256, None) == 256
-    assert connection_cap(256, 20_000) == 256
-    assert connection_cap(1000, 256) == 192
-    assert connection_cap(1000, 64) == 32
-    assert connection_cap(5, 3) == 1
-
-
-def test_resource_errors_on_the_loop_are_logged_once_per_burst(
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    """A thousand EMFILE reports from the event loop make one log line and a counter."""
-    errors = BurstLog()
-
-    async def burst() -> None:
-        loop = asyncio.get_running_loop()
-        errors.install(loop)
-        try:
-            for _ in range(1000):
-                loop.call_exception_handler(
-                    {
-                        "message": "socket.accept() out of system resource",
-                        "exception": OSError(24, "Too many open files"),
-                    }
-                )
-        finally:
-            errors.close()
-
-    with caplog.at_level(logging.WARNING, logger="astra.ingest.http"):
-        asyncio.run(burst())
-    lines = [r.getMessage() for r in caplog.records if r.name == "astra.ingest.http"]
-    assert errors.count == 1000
-    # The first at once, then what was counted meanwhile when the burst is reported.
-    assert len(lines) == 2, lines
-    assert "out of system resource" in lines[0] and f"every {ERROR_LOG_EVERY_S:g} s" in lines[0]
-    assert "999 more accept failures" in lines[1]
 
 
 # --- B: compressed bodies -------------------------------------------------------------------

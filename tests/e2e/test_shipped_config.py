@@ -11,6 +11,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_shipped_config_previews_batches_in_the_terminal(tmp_path: Path) -> None:
+    """The shipped config.toml, with no Discord configured, previews the windows in the terminal."""
     port = free_port()
     text = (REPO / "config.toml").read_text(encoding="utf-8")
     assert text.count('"127.0.0.1:8787"') == 2
@@ -34,6 +35,7 @@ def test_shipped_config_previews_batches_in_the_terminal(tmp_path: Path) -> None
 
 
 def test_event_text_that_looks_like_markup_cannot_break_the_preview(tmp_path: Path) -> None:
+    """Discord timestamp markup with absurd values in event text cannot break the preview."""
     port = free_port()
     config = tmp_path / "config.toml"
     config.write_text(

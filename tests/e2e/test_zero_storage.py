@@ -12,6 +12,7 @@ WRITE_FLAGS = os.O_WRONLY | os.O_RDWR
 
 
 def files_open_for_writing(pid: int) -> list[str]:
+    """The files (not sockets, pipes or devices) ``pid`` holds open for writing."""
     found = []
     for fd in os.listdir(f"/proc/{pid}/fd"):
         try:
@@ -29,6 +30,7 @@ def files_open_for_writing(pid: int) -> list[str]:
 
 
 def test_no_file_is_written_or_held_open_for_writing(launch: Launch, tmp_path: Path) -> None:
+    """Under load the sidecar holds no file open for writing and leaves its directories empty."""
     workdir = tmp_path / "empty"
     workdir.mkdir()
     env = {"TMPDIR": str(workdir), "HOME": str(workdir)}

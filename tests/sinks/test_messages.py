@@ -5,8 +5,6 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from astra.events import Metric
-from astra.sinks.attachments import build_attachments
 from astra.sinks.messages import (
     DESCRIPTION_MAX,
     EMBEDS_PER_MESSAGE,
@@ -45,6 +43,7 @@ embeds = st.lists(
 @settings(max_examples=150, deadline=None)
 @given(embeds, st.integers(0, 23))
 def test_packed_messages_respect_every_limit(raw: list[Embed], file_count: int) -> None:
+    """Whatever embeds and files go in, every packed message is within all of Discord's limits."""
     files = [Attachment(f"f{i}.jsonl.gz", b"x") for i in range(file_count)]
     messages = pack_messages(raw, files)
     assert sum(len(m.files) for m in messages) == file_count
@@ -69,6 +68,7 @@ def test_packed_messages_respect_every_limit(raw: list[Embed], file_count: int) 
 @settings(max_examples=100, deadline=None)
 @given(st.lists(st.text(max_size=300), max_size=80), st.integers(20, 1024))
 def test_code_blocks_stay_closed_and_within_limit(lines: list[str], limit: int) -> None:
+    """A code block of any lines fits its limit, with one opening and one closing fence."""
     block = code_block(lines, limit)
     assert len(block) <= limit
     if block:
@@ -78,19 +78,12 @@ def test_code_blocks_stay_closed_and_within_limit(lines: list[str], limit: int) 
 
 @given(st.text(alphabet="`ab\n", max_size=60))
 def test_no_backtick_run_can_close_a_code_block_early(text: str) -> None:
+    """Escaped code holds no run of three backticks that could close its block."""
     assert "```" not in escape_code(text)
 
 
 def test_mentions_are_broken_and_markdown_escaped() -> None:
+    """Escaped text holds no live mention (everyone, here, user, role, channel) or bold."""
     escaped = escape_text("@everyone @here <@123> <@&456> <#789> **bold**")
     for live in ("@everyone", "@here", "<@123>", "<@&456>", "<#789>", "**"):
         assert live not in escaped
-
-
-def test_a_window_too_large_for_one_file_is_split_into_several() -> None:
-    events = [Metric(name=f"metric-{i}", value=i, seq=i + 1, id=f"{i:032x}") for i in range(4000)]
-    files = build_attachments("performance", list(events), max_bytes=20_000)
-    assert len(files) > 1
-    assert all(len(f.data) <= 20_000 for f in files)
-    assert sum(len(f.events) for f in files) == 4000
-    assert files[0].filename == f"events-performance-1-{files[0].events[-1].seq}.jsonl.gz"

@@ -6,6 +6,8 @@ from astra.sinks.ratelimit import RateLimiter
 
 
 class Clock:
+    """A hand-driven clock."""
+
     def __init__(self) -> None:
         self.now = 50.0
 
@@ -14,6 +16,7 @@ class Clock:
 
 
 def test_bucket_headers_make_the_next_request_wait_for_the_reset() -> None:
+    """After ``Remaining: 0`` that webhook's next request waits for ``Reset-After``, no other."""
     clock = Clock()
     limiter = RateLimiter(clock)
     assert limiter.wait_before("hook", "chan") == 0
@@ -26,6 +29,7 @@ def test_bucket_headers_make_the_next_request_wait_for_the_reset() -> None:
 
 
 def test_per_channel_budget_of_30_a_minute_is_kept_without_headers() -> None:
+    """Without any header, a channel's 31st post within a minute waits for the first to age out."""
     clock = Clock()
     limiter = RateLimiter(clock, channel_per_minute=30)
     for _ in range(30):
@@ -39,6 +43,7 @@ def test_per_channel_budget_of_30_a_minute_is_kept_without_headers() -> None:
 
 
 def test_429_scopes() -> None:
+    """A 429 blocks its webhook (user), its channel (shared) or everything (global), by scope."""
     clock = Clock()
     limiter = RateLimiter(clock)
     limiter.limited("hook", "logs", 2.0, "user", False)
@@ -51,6 +56,7 @@ def test_429_scopes() -> None:
 
 
 def test_global_budget() -> None:
+    """Over the global budget per second, the next request waits out the second."""
     clock = Clock()
     limiter = RateLimiter(clock, global_per_second=3)
     for i in range(3):
@@ -59,6 +65,7 @@ def test_global_budget() -> None:
 
 
 def test_cloudflare_ban_blocks_everything() -> None:
+    """A Cloudflare ban blocks every webhook and channel."""
     clock = Clock()
     limiter = RateLimiter(clock)
     limiter.block_everything(60)
@@ -66,6 +73,7 @@ def test_cloudflare_ban_blocks_everything() -> None:
 
 
 def test_two_names_for_one_channel_share_one_budget() -> None:
+    """Channel names found to be one Discord channel share that channel's budget."""
     clock = Clock()
     limiter = RateLimiter(clock, channel_per_minute=3)
     limiter.sent("hook-a", "analytics")

@@ -53,6 +53,7 @@ HOSTILE = "@everyone <@&123> **bold** `tick` ```fence``` [link](http://x)"
 
 
 def window(channel: str, events: list[Event], span: float = 30.0) -> Window:
+    """A closed window of ``events`` on ``channel``, numbered from seq 1."""
     for seq, event in enumerate(events, 1):
         msgspec.structs.force_setattr(event, "seq", seq)
     return Window(channel=channel, events=events, opened=T0, closed=T0 + span)
@@ -77,6 +78,7 @@ def assert_within_limits(embeds: list[Embed]) -> str:
 
 
 def host(ts: float, cpu: float = 37.5, memory: float = 93.2) -> System:
+    """A realistic System reading of a small host at ``ts``."""
     return System(
         ts=ts,
         source="astra",

@@ -1,69 +1,24 @@
-"""The bus, router and windows: in-memory, no I/O, driven with a fake clock."""
+"""The bus: stamping, redaction, the memory bounds and listeners; in memory, with a fake clock."""
 
 from __future__ import annotations
 
-import anyio
-
 from astra.config import DEFAULT_ROUTES
-from astra.events import Command, Error, Event, Log, Message, Metric
+from astra.events import Command, Error, Log, Message, Metric
 from astra.redaction import Redactor
 from astra.streams.bus import Bus
 from astra.streams.router import Router
 from astra.streams.windows import ChannelStream
-
-CHANNELS = ("analytics", "diagnostics", "logs", "performance")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def make_bus(
-    clock: Clock,
-    max_events: int = 1000,
-    interval: float = 30.0,
-    routes: dict[str, str] | None = None,
-    max_bytes: int = 1 << 30,
-    critical_per_minute: int = 6,
-) -> Bus:
-    streams = [
-        ChannelStream(n, interval, 1.0, clock, clock, critical_per_minute=critical_per_minute)
-        for n in CHANNELS
-    ]
-    return Bus(
-        Router(routes or DEFAULT_ROUTES),
-        streams,
-        Redactor(),
-        max_events=max_events,
-        max_bytes=max_bytes,
-    )
+from tests.conftest import Clock
+from tests.streams.conftest import CHANNELS, make_bus
 
 
 def test_sequence_numbers_are_monotonic_and_ids_kept() -> None:
+    """Published events get increasing seq numbers and keep their ids (or get one if absent)."""
     bus = make_bus(Clock())
     events = [bus.publish(Message(id=f"m{i}")) for i in range(5)]
     assert [e.seq for e in events] == [1, 2, 3, 4, 5]
     assert [e.id for e in events] == [f"m{i}" for i in range(5)]
     assert bus.publish(Message()).id, "an id is assigned when absent"
-
-
-def test_default_routes_and_command_outcome() -> None:
-    bus = make_bus(Clock())
-    bus.publish(Command(name="ping"))
-    bus.publish(Command(name="ping", ok=False, error="boom"))
-    bus.publish(Metric(name="x", value=1))
-    bus.publish(Log(level="debug", message="quiet"))
-    assert [len(bus.streams[n]) for n in CHANNELS] == [1, 0, 2, 1]
-
-
-def test_route_overrides() -> None:
-    bus = make_bus(Clock(), routes={**DEFAULT_ROUTES, "metric": "analytics"})
-    bus.publish(Metric(name="x", value=1))
-    assert len(bus.streams["analytics"]) == 1 and len(bus.streams["performance"]) == 0
 
 
 def test_buffer_bound_drops_the_oldest_ingested_event_of_the_fullest_channel() -> None:
@@ -115,86 +70,8 @@ def test_the_byte_bound_evicts_the_largest_channel_by_bytes() -> None:
     assert bus.streams["logs"].dropped_total == 60 - len(bus.streams["logs"])
 
 
-def test_drops_are_counted_in_each_streams_statistics() -> None:
-    """A stream's statistics report what the bound took from it since start."""
-    bus = make_bus(Clock(), max_events=100)
-    bus.ingest([Metric(name="m", value=i) for i in range(150)], 15_000)
-    stats = bus.streams["performance"].statistics()
-    assert (stats.pending, stats.dropped_total, stats.dropped_unreported) == (100, 50, 50)
-    bus.streams["performance"].close_window(10)
-    stats = bus.streams["performance"].statistics()
-    assert (stats.pending, stats.inflight, stats.dropped_total) == (90, 10, 50)
-    assert stats.dropped_unreported == 0
-
-
-def test_windows_close_on_the_interval_and_merge_the_backlog() -> None:
-    clock = Clock()
-    bus = make_bus(clock, interval=30.0)
-    stream = bus.streams["performance"]
-    assert stream.due_in() == 30.0
-    for i in range(5):
-        bus.publish(Metric(name="m", value=i))
-    clock.now += 29.0
-    assert stream.due_in() == 1.0
-    clock.now += 1.0
-    window = stream.close_window(3)
-    assert window is not None and [e.seq for e in window.events] == [1, 2, 3]
-    assert stream.due_in() == 0.0, "what did not fit is due at once"
-    rest = stream.close_window(100)
-    assert rest is not None and [e.seq for e in rest.events] == [4, 5]
-    assert stream.due_in() > 0
-
-
-def test_critical_events_make_the_window_due_within_the_critical_delay() -> None:
-    clock = Clock()
-    bus = make_bus(clock, interval=30.0)
-    woken: list[bool] = []
-
-    async def wait_then_publish(event: Event) -> None:
-        async with anyio.create_task_group() as group:
-
-            async def waiter() -> None:
-                await bus.streams["logs"].wait_changed(5.0)
-                woken.append(True)
-
-            group.start_soon(waiter)
-            await anyio.sleep(0.05)
-            bus.publish(event)
-            await anyio.sleep(0.05)
-            group.cancel_scope.cancel()
-
-    anyio.run(wait_then_publish, Log(level="warning", message="w"))
-    assert bus.streams["logs"].due_in() == 30.0 and not woken
-    anyio.run(wait_then_publish, Error(message="db down", severity="critical"))
-    assert bus.streams["logs"].due_in() == 1.0 and woken
-    bus.publish(Log(level="critical", message="still down"))
-    assert bus.streams["logs"].due_in() == 1.0, "a second critical event coalesces"
-
-
-def test_critical_events_close_at_most_the_budgeted_early_windows_a_minute() -> None:
-    """One critical event a second gets ``critical_per_minute`` early windows, no more."""
-    clock = Clock()
-    bus = make_bus(clock, interval=30.0, critical_per_minute=3)
-    stream = bus.streams["logs"]
-    early = 0
-    for _ in range(60):
-        bus.ingest([Error(message="forged", severity="critical")], 100)
-        clock.now += 1.0
-        if stream.due_in() == 0:
-            stream.close_window(100)
-            early += 1
-    assert early <= 3 + 2, "three early windows plus the two regular ones"
-    assert stream.statistics().critical_deferred > 0
-
-
-def test_empty_window_posts_nothing() -> None:
-    clock = Clock()
-    bus = make_bus(clock)
-    clock.now += 60
-    assert all(bus.streams[n].close_window(10) is None for n in CHANNELS)
-
-
 def test_secrets_are_redacted_when_entering_the_bus() -> None:
+    """A configured secret is redacted from an event as it enters the bus."""
     streams = [ChannelStream(n, 30, 1, Clock()) for n in CHANNELS]
     bus = Bus(
         Router(DEFAULT_ROUTES),

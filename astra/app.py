@@ -56,9 +56,9 @@ class Sidecar:
         streams = [
             ChannelStream(
                 name,
-                config.flush.interval,
-                config.flush.critical_delay,
-                time.monotonic,
+                interval=config.flush.interval,
+                critical_delay=config.flush.critical_delay,
+                clock=time.monotonic,
                 critical_per_minute=config.flush.critical_per_minute,
             )
             for name in CHANNELS
@@ -91,8 +91,8 @@ class Sidecar:
         )
         self.limiter = RateLimiter(
             time.monotonic,
-            config.discord.channel_posts_per_minute,
-            config.discord.global_requests_per_second,
+            channel_per_minute=config.discord.channel_posts_per_minute,
+            global_per_second=config.discord.global_requests_per_second,
         )
         self._transport: DiscordHttp | None = None
         self._metrics: MetricsEndpoint | None = None
@@ -171,10 +171,10 @@ class Sidecar:
         async with aiohttp.ClientSession(timeout=timeout, connector=connector) as session:
             http = self._transport = DiscordHttp(
                 session,
-                self.config.discord.api_base,
-                self.limiter,
-                self.config.discord.token,
-                self.config.discord.username,
+                api_base=self.config.discord.api_base,
+                limiter=self.limiter,
+                bot_token=self.config.discord.token,
+                username=self.config.discord.username,
             )
             preview = Preview()
             for name in CHANNELS:

@@ -6,7 +6,8 @@ import argparse
 import sys
 
 from astra import __version__
-from astra.config import ConfigError, default_path, ingest_warnings, load
+from astra.config import default_path, ingest_warnings, load
+from astra.errors import ConfigError, SidecarUnreachable
 from astra.redaction import Redactor
 
 EXIT_USAGE = 2
@@ -73,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _top(url: str, once: bool) -> int:
-    from astra.top import SidecarUnreachable, run
+    from astra.top import run
 
     try:
         run(url, once=once)

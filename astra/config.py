@@ -20,6 +20,8 @@ from urllib.parse import urlsplit
 import msgspec
 from msgspec import Meta
 
+from astra.errors import ConfigError as ConfigError  # re-exported
+
 CHANNELS: tuple[str, ...] = ("analytics", "diagnostics", "logs", "performance")
 ChannelName = Literal["analytics", "diagnostics", "logs", "performance"]
 
@@ -303,10 +305,6 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
         return found
 
 
-class ConfigError(Exception):
-    """A configuration problem, with a one-line message for the user."""
-
-
 # A default stops at the next brace: an unclosed ``${A:-`` costs a scan to the next ``{``
 # only, so a value full of them is still read in linear time.
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^{}]*+))?\}")
@@ -319,7 +317,11 @@ def default_path() -> str:
 
 
 def load(path: str | os.PathLike[str], environ: dict[str, str] | None = None) -> Config:
-    """Read, interpolate and validate the config file at ``path``."""
+    """Read, interpolate and validate the config file at ``path``.
+
+    Raises ``ConfigError`` when the file cannot be read or its content is not a valid
+    configuration (see ``parse``).
+    """
     name = str(path)
     try:
         text = Path(path).read_text(encoding="utf-8")
@@ -331,7 +333,11 @@ def load(path: str | os.PathLike[str], environ: dict[str, str] | None = None) ->
 
 
 def parse(text: str, name: str, environ: Any) -> Config:
-    """Validate the TOML text of a config file (``name`` is used in messages)."""
+    """Validate the TOML text of a config file (``name`` is used in messages).
+
+    Raises ``ConfigError`` for a TOML syntax error, an unknown key, a wrong type or value,
+    or an unset environment variable, naming the key.
+    """
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
@@ -463,9 +469,10 @@ def _no_password() -> bytes:
 
 
 def server_tls_context(ingest: IngestConfig, name: str = "") -> ssl.SSLContext | None:
-    """The HTTPS ingest's TLS context (None without ``tls_cert``); ``ConfigError`` naming the key.
+    """The HTTPS ingest's TLS context (None without ``tls_cert``).
 
-    Files are read relative to the working directory.
+    Files are read relative to the working directory. Raises ``ConfigError`` naming the key
+    when a certificate or key file is missing, unreadable or not usable.
     """
     if not ingest.tls_cert:
         return None

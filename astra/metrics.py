@@ -50,20 +50,23 @@ class SidecarCollector(Collector):
 
 
 Rows = Sequence[tuple[list[str], float]]
+Family = type[CounterMetricFamily] | type[GaugeMetricFamily]
+
+
+def _family(kind: Family, name: str, doc: str, labels: list[str], rows: Rows) -> Metric:
+    """A family of ``kind`` holding one sample per row (label values, value)."""
+    family = kind(name, doc, labels=labels)
+    for values, value in rows:
+        family.add_metric(values, value)
+    return family
 
 
 def _counter(name: str, doc: str, labels: list[str], rows: Rows) -> Metric:
-    family = CounterMetricFamily(name, doc, labels=labels)
-    for values, value in rows:
-        family.add_metric(values, value)
-    return family
+    return _family(CounterMetricFamily, name, doc, labels, rows)
 
 
 def _gauge(name: str, doc: str, labels: list[str], rows: Rows) -> Metric:
-    family = GaugeMetricFamily(name, doc, labels=labels)
-    for values, value in rows:
-        family.add_metric(values, value)
-    return family
+    return _family(GaugeMetricFamily, name, doc, labels, rows)
 
 
 def _ingest(s: SidecarStatistics) -> Iterator[Metric]:

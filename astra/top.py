@@ -17,16 +17,13 @@ from typing import TextIO
 
 import msgspec
 
+from astra.errors import SidecarUnreachable as SidecarUnreachable  # re-exported
 from astra.statistics import SidecarStatistics
 from astra.units import fmt_duration
 
 REFRESH_S = 1.0
 # Clear the screen and move to the top-left corner before each frame on a terminal.
 _CLEAR = "\x1b[2J\x1b[H"
-
-
-class SidecarUnreachable(Exception):
-    """The sidecar did not answer at the URL (one line, for the user)."""
 
 
 def fetch(url: str, timeout_s: float = 3.0) -> SidecarStatistics:

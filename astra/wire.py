@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import msgspec
 
+from astra.errors import BatchError as BatchError  # re-exported
 from astra.events import (
     BOT_LIFECYCLE_PREFIX,
     EVENT_TYPES,
@@ -47,10 +48,6 @@ class Rejection(msgspec.Struct, frozen=True):
 
     index: int
     error: str
-
-
-class BatchError(ValueError):
-    """The body as a whole is unusable (empty, not JSON, too deep, too many events)."""
 
 
 def decode_batch(body: bytes, max_events: int) -> tuple[list[AnyEvent], list[Rejection]]:

@@ -30,10 +30,10 @@ from astra.client._errors import (
     TEXT_CHARS,
     clip,
     describe,
+    error_event_once,
     format_traceback,
     mark_reported,
     type_name,
-    was_reported,
 )
 from astra.client._telemetry import Telemetry
 from astra.client.logging import TelemetryHandler
@@ -97,7 +97,7 @@ async def setup(bot: AnyBot) -> None:
         return
     capture: _Capture | None = None
     try:
-        capture = _Capture(bot, telemetry, options, log_level)
+        capture = _Capture(bot, telemetry, options=options, log_level=log_level)
         capture.install()
     except Exception:
         log.exception("astra: telemetry disabled, could not attach to the bot")
@@ -308,7 +308,7 @@ class _Capture:
     """Everything the extension attached to one bot, so that it can all be removed again."""
 
     def __init__(
-        self, bot: AnyBot, telemetry: Telemetry, options: Options, log_level: int | None
+        self, bot: AnyBot, telemetry: Telemetry, *, options: Options, log_level: int | None
     ) -> None:
         self.bot = bot
         self.telemetry = telemetry
@@ -320,10 +320,10 @@ class _Capture:
         self._sharded = isinstance(bot, discord.AutoShardedClient)
         self._listeners: list[tuple[str, AsyncFunc]] = []
         self._chains = [
-            _Chain(bot, "on_error", self._wrap_on_error),
-            _Chain(bot, "on_command_error", self._wrap_on_command_error),
+            _Chain(bot, "on_error", self._reporting(self._report_event_error)),
+            _Chain(bot, "on_command_error", self._reporting(self._report_command_error)),
             _Chain(bot, "invoke", self._wrap_invoke),
-            _Chain(bot.tree, "on_error", self._wrap_tree_on_error),
+            _Chain(bot.tree, "on_error", self._reporting(self._report_app_command_error)),
             _Chain(bot.tree, "interaction_check", self._wrap_interaction_check),
         ]
         self._handler: TelemetryHandler | None = None
@@ -410,27 +410,21 @@ class _Capture:
     # Each wrapper does astra's part only while its switch is on, and skips an exception
     # already reported: another astra wrapper deeper in a chain may have sent it already.
 
-    def _wrap_on_error(self, original: AsyncFunc, switch: _Switch) -> AsyncFunc:
-        async def on_error(event_method: str, /, *args: Any, **kwargs: Any) -> None:
-            if switch.on:
-                try:
-                    self._report_event_error(event_method, sys.exc_info()[1])
-                except Exception as exc:
-                    self.internal_error(exc)
-            await original(event_method, *args, **kwargs)
+    def _reporting(self, report: Callable[..., None]) -> Callable[[AsyncFunc, _Switch], AsyncFunc]:
+        """A chain's factory for an error handler: ``report`` its arguments, then pass them on."""
 
-        return on_error
+        def wrap(original: AsyncFunc, switch: _Switch) -> AsyncFunc:
+            async def handler(*args: Any, **kwargs: Any) -> None:
+                if switch.on:
+                    try:
+                        report(*args, **kwargs)
+                    except Exception as exc:
+                        self.internal_error(exc)
+                await original(*args, **kwargs)
 
-    def _wrap_on_command_error(self, original: AsyncFunc, switch: _Switch) -> AsyncFunc:
-        async def on_command_error(ctx: commands.Context[Any], error: Exception, /) -> None:
-            if switch.on:
-                try:
-                    self._report_command_error(ctx, error)
-                except Exception as exc:
-                    self.internal_error(exc)
-            await original(ctx, error)
+            return handler
 
-        return on_command_error
+        return wrap
 
     def _wrap_invoke(self, original: AsyncFunc, switch: _Switch) -> AsyncFunc:
         # The on_command event runs as a separate task, possibly after a command without
@@ -450,19 +444,6 @@ class _Capture:
                 timing[1] = time.perf_counter()
 
         return invoke
-
-    def _wrap_tree_on_error(self, original: AsyncFunc, switch: _Switch) -> AsyncFunc:
-        async def on_error(
-            interaction: discord.Interaction[Any], error: app_commands.AppCommandError, /
-        ) -> None:
-            if switch.on:
-                try:
-                    self._report_app_command_error(interaction, error)
-                except Exception as exc:
-                    self.internal_error(exc)
-            await original(interaction, error)
-
-        return on_error
 
     def _wrap_interaction_check(self, original: AsyncFunc, switch: _Switch) -> AsyncFunc:
         # Called by the tree right before it runs an app command (on_interaction comes
@@ -591,20 +572,16 @@ class _Capture:
             return
         self._send(self._app_command(interaction, interaction.command, error))
 
-    def _report_event_error(self, event_method: str, exc: BaseException | None) -> None:
+    def _report_event_error(self, event_method: str, /, *args: Any, **kwargs: Any) -> None:
+        # discord.py calls on_error inside its except block, with the event's arguments.
+        exc = sys.exc_info()[1]
         if exc is None:
             return  # on_error called by hand, outside an except block: nothing to report
-        if was_reported(exc):
-            return  # by a wrapper deeper in the chain, or logged before it was re-raised
-        mark_reported(exc)
-        self._send(
-            events.Error(
-                message=clip(f"exception in {event_method}: {describe(exc)}", TEXT_CHARS),
-                type=type_name(exc),
-                traceback=format_traceback(exc),
-                source=self._source,
-            )
-        )
+        # None when reported already: by a wrapper deeper in the chain, or logged before it
+        # was re-raised.
+        event = error_event_once(exc, f"exception in {event_method}", source=self._source)
+        if event is not None:
+            self._send(event)
 
     # --- messages, guilds, members, voice, reactions ---------------------------------------
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import traceback
 
+from astra import events
+
 # The schema's limits (astra.events): Text is 4000 characters, LongText 65536, names 200.
 TEXT_CHARS = 4000
 NAME_CHARS = 200
@@ -84,3 +86,28 @@ def was_reported(exc: BaseException | None) -> bool:
             return True
         exc = exc.__cause__
     return False
+
+
+def error_event_once(
+    exc: BaseException,
+    context: str,
+    *,
+    source: str,
+    severity: events.Severity = "error",
+    ts: float = 0.0,
+) -> events.Error | None:
+    """An ``error`` event for ``exc``, its message after ``context``; marks it reported.
+
+    None when it was reported already (by this path or the other one, see above).
+    """
+    if was_reported(exc):
+        return None
+    mark_reported(exc)
+    return events.Error(
+        message=clip(f"{context}: {describe(exc)}", TEXT_CHARS),
+        severity=severity,
+        type=type_name(exc),
+        traceback=format_traceback(exc),
+        ts=ts,
+        source=source,
+    )

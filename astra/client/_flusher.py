@@ -54,6 +54,11 @@ class Counters:
         self.sent = self.datagrams = self.send_error = self.oversize = self.rejected = 0
         self.queue_full = self.closed = self.internal_errors = 0
 
+    def after_fork_in_child(self) -> None:
+        """A fresh lock (another thread of the parent may have held it at the fork), zeros."""
+        self.lock = threading.Lock()
+        self.reset()
+
     def dropped(self) -> int:
         """Events lost so far, for every reason."""
         return self.queue_full + self.send_error + self.oversize + self.closed + self.rejected
@@ -211,8 +216,7 @@ class Flusher:
         socket; the child starts from nothing and sends its own events.
         """
         self.queue.clear()
-        self._counters.lock = threading.Lock()
-        self._counters.reset()
+        self._counters.after_fork_in_child()
         self._dropped_reported = 0
         self._warnings.after_fork_in_child()
         self.wake = threading.Event()

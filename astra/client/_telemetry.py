@@ -20,12 +20,12 @@ import weakref
 from collections import deque
 from collections.abc import Mapping
 from pathlib import Path
-from types import TracebackType
-from typing import Literal, NamedTuple, Self
+from typing import Literal, NamedTuple
 
 import msgspec
 
 from astra import events
+from astra.client._closing import Closing
 from astra.client._errors import (
     LONG_TEXT_CHARS,
     MAX_TAGS,
@@ -120,7 +120,7 @@ def default_source() -> str:
     return clip(name or "python", NAME_CHARS)
 
 
-class Telemetry:
+class Telemetry(Closing):
     """Sends astra events to the sidecar without ever blocking or raising into the caller.
 
     ``address`` is ``udp://HOST:PORT`` (the default, from ``ASTRA_ADDRESS`` or
@@ -293,18 +293,18 @@ class Telemetry:
         try:
             if not math.isfinite(value):
                 return
-            event = events.Metric(
-                name=clip(name, NAME_CHARS),
-                value=value,
-                type=type,
-                unit=clip(unit, 32),
-                tags=clean_tags(tags) if tags else {},
-                source=self._source,
+            self.send(
+                events.Metric(
+                    name=clip(name, NAME_CHARS),
+                    value=value,
+                    type=type,
+                    unit=clip(unit, 32),
+                    tags=clean_tags(tags) if tags else {},
+                    source=self._source,
+                )
             )
         except Exception as exc:
             self._internal_error(exc, None)
-            return
-        self.send(event)
 
     def increment(
         self,
@@ -320,16 +320,16 @@ class Telemetry:
     def log(self, message: str, *, level: events.LogLevel = "info", logger: str = "") -> None:
         """Send a ``log`` event (``level`` also accepts ``"warn"``, ``"fatal"`` and upper case)."""
         try:
-            event = events.Log(
-                level=_LEVELS.get(str(level).lower(), level),
-                message=clip(message, LONG_TEXT_CHARS),
-                logger=clip(logger, NAME_CHARS),
-                source=self._source,
+            self.send(
+                events.Log(
+                    level=_LEVELS.get(str(level).lower(), level),
+                    message=clip(message, LONG_TEXT_CHARS),
+                    logger=clip(logger, NAME_CHARS),
+                    source=self._source,
+                )
             )
         except Exception as exc:
             self._internal_error(exc, None)
-            return
-        self.send(event)
 
     def error(
         self,
@@ -341,17 +341,17 @@ class Telemetry:
     ) -> None:
         """Send an ``error`` event from its parts."""
         try:
-            event = events.Error(
-                message=clip(message, TEXT_CHARS),
-                type=clip(type, NAME_CHARS),
-                traceback=None if traceback is None else clip_tail(traceback, TRACEBACK_CHARS),
-                severity=_SEVERITIES.get(str(severity).lower(), severity),
-                source=self._source,
+            self.send(
+                events.Error(
+                    message=clip(message, TEXT_CHARS),
+                    type=clip(type, NAME_CHARS),
+                    traceback=None if traceback is None else clip_tail(traceback, TRACEBACK_CHARS),
+                    severity=_SEVERITIES.get(str(severity).lower(), severity),
+                    source=self._source,
+                )
             )
         except Exception as exc:
             self._internal_error(exc, None)
-            return
-        self.send(event)
 
     def error_from_exception(
         self,
@@ -379,13 +379,13 @@ class Telemetry:
         if not math.isfinite(ms) or ms < 0:
             return
         try:
-            event = events.Latency(
-                ms=ms, of=clip(of, 100) or "gateway", shard_id=shard_id, source=self._source
+            self.send(
+                events.Latency(
+                    ms=ms, of=clip(of, 100) or "gateway", shard_id=shard_id, source=self._source
+                )
             )
         except Exception as exc:
             self._internal_error(exc, None)
-            return
-        self.send(event)
 
     # --- lifecycle -------------------------------------------------------------------
 
@@ -422,17 +422,6 @@ class Telemetry:
     async def aclose(self) -> None:
         """``close()`` in a worker thread, for async code."""
         await asyncio.to_thread(self.close)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

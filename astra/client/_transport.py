@@ -280,9 +280,9 @@ class HttpTransport:
     def __init__(
         self,
         url: str,
+        *,
         max_body_bytes: int,
         timeout_s: float,
-        *,
         token: str = "",
         ca_file: str | None = None,
     ) -> None:
@@ -390,5 +390,11 @@ def open_transport(
     """The transport for ``address``'s scheme (``token``: the sidecar's ``ingest.token``)."""
     if address.scheme == "udp":
         key = token_key(token) if token else None
-        return UdpTransport(address.host, address.port, max_datagram, key=key)
-    return HttpTransport(address.url, max_body_bytes, timeout_s, token=token, ca_file=ca_file)
+        return UdpTransport(address.host, address.port, max_datagram=max_datagram, key=key)
+    return HttpTransport(
+        address.url,
+        max_body_bytes=max_body_bytes,
+        timeout_s=timeout_s,
+        token=token,
+        ca_file=ca_file,
+    )

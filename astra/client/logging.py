@@ -24,17 +24,7 @@ import threading
 import weakref
 
 from astra import events
-from astra.client._errors import (
-    LONG_TEXT_CHARS,
-    NAME_CHARS,
-    TEXT_CHARS,
-    clip,
-    describe,
-    format_traceback,
-    mark_reported,
-    type_name,
-    was_reported,
-)
+from astra.client._errors import LONG_TEXT_CHARS, NAME_CHARS, clip, error_event_once
 from astra.client._telemetry import Telemetry
 
 _OWN_LOGGERS = ("astra.client",)
@@ -130,16 +120,8 @@ class TelemetryHandler(logging.Handler):
                 ts=record.created,
                 source=source,
             )
-        if was_reported(exc):
-            return None
-        mark_reported(exc)
-        return events.Error(
-            message=clip(f"{message}: {describe(exc)}", TEXT_CHARS),
-            severity=_severity(record.levelno),
-            type=type_name(exc),
-            traceback=format_traceback(exc),
-            ts=record.created,
-            source=source,
+        return error_event_once(
+            exc, message, source=source, severity=_severity(record.levelno), ts=record.created
         )
 
     def close(self) -> None:

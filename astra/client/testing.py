@@ -20,13 +20,13 @@ import socket
 import threading
 import time
 from collections.abc import Callable
-from types import TracebackType
-from typing import Self
 
 import msgspec
 
+from astra.client._closing import Closing
+from astra.errors import BatchError
 from astra.events import AnyEvent, Event
-from astra.wire import BatchError, decode_batch
+from astra.wire import decode_batch
 from astra.wire_auth import split_signed
 
 Predicate = Callable[[AnyEvent], bool]
@@ -84,24 +84,10 @@ class _Collected:
             self.invalid.clear()
 
 
-class _Receiver:
+class _Receiver(Closing):
     """Polling helpers common to the UDP and HTTP receivers."""
 
     _collected: _Collected
-
-    def close(self) -> None:
-        """Stop receiving."""
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     @property
     def events(self) -> list[AnyEvent]:
@@ -134,42 +120,38 @@ class _Receiver:
         self.poll()
         return self._collected.matching(lambda event: isinstance(event, kind))
 
-    def _check(self, predicate: Predicate, count: int) -> list[AnyEvent] | None:
+    def _poll_once(
+        self, predicate: Predicate, count: int, deadline: float, timeout_s: float
+    ) -> list[AnyEvent] | None:
+        """The matching events once there are ``count``, else None; past ``deadline``, raises."""
         self.poll()
         found = self._collected.matching(predicate)
-        return found if len(found) >= count else None
-
-    def _timeout(self, count: int, timeout_s: float) -> TimeoutError:
-        kinds = [event.__struct_config__.tag for event in self._collected.events]
-        return TimeoutError(
-            f"expected {count} matching event(s) within {timeout_s} s; received {kinds}"
-        )
+        if len(found) >= count:
+            return found
+        if time.monotonic() >= deadline:
+            kinds = [event.__struct_config__.tag for event in self._collected.events]
+            raise TimeoutError(
+                f"expected {count} matching event(s) within {timeout_s} s; received {kinds}"
+            )
+        return None
 
     def wait_for(
         self, predicate: Predicate, *, count: int = 1, timeout_s: float = 5.0
     ) -> list[AnyEvent]:
         """Poll until ``count`` received events match; raises ``TimeoutError`` after that."""
         deadline = time.monotonic() + timeout_s
-        while True:
-            found = self._check(predicate, count)
-            if found is not None:
-                return found
-            if time.monotonic() >= deadline:
-                raise self._timeout(count, timeout_s)
+        while (found := self._poll_once(predicate, count, deadline, timeout_s)) is None:
             time.sleep(_POLL_S)
+        return found
 
     async def wait_for_async(
         self, predicate: Predicate, *, count: int = 1, timeout_s: float = 5.0
     ) -> list[AnyEvent]:
         """``wait_for`` that lets the event loop run between polls."""
         deadline = time.monotonic() + timeout_s
-        while True:
-            found = self._check(predicate, count)
-            if found is not None:
-                return found
-            if time.monotonic() >= deadline:
-                raise self._timeout(count, timeout_s)
+        while (found := self._poll_once(predicate, count, deadline, timeout_s)) is None:
             await asyncio.sleep(_POLL_S)
+        return found
 
 
 class UdpReceiver(_Receiver):
@@ -242,8 +224,9 @@ class HttpReceiver(_Receiver):
             def log_message(self, format: str, *args: object) -> None:
                 """Quiet: tests read the collected events, not an access log."""
 
+        # Its handler threads are daemons (ThreadingHTTPServer.daemon_threads): a held
+        # request does not keep the test process alive.
         self._server = http.server.ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
         bound_host, bound_port = self._server.server_address[:2]
         self.address = f"http://{bound_host!s}:{bound_port}"
         self.port = int(bound_port)

@@ -74,6 +74,17 @@ RULE_SOURCES: dict[str, str] = {
     "process_down": "process",
     "file_growth": "files",
 }
+# Each threshold rule's unit and severity (the table above).
+RULE_UNITS: dict[str, tuple[str, Severity]] = {
+    "cpu": ("%", "warning"),
+    "memory": ("%", "error"),
+    "disk": ("%", "error"),
+    "gateway_latency": ("ms", "warning"),
+    "command_latency": ("ms", "warning"),
+    "command_errors": ("%", "error"),
+    "process_rss": ("MiB", "warning"),
+    "file_growth": ("MiB/day", "warning"),
+}
 
 
 class _Reading(msgspec.Struct, kw_only=True):
@@ -84,6 +95,20 @@ class _Reading(msgspec.Struct, kw_only=True):
     unit: str
     severity: Severity
     what: str
+
+
+def _reading(rule: str, subject: str, what: str, *, value: float, threshold: float) -> _Reading:
+    """A reading of ``rule``, in the rule's unit and at its severity."""
+    unit, severity = RULE_UNITS[rule]
+    return _Reading(
+        rule=rule,
+        subject=subject,
+        value=value,
+        threshold=threshold,
+        unit=unit,
+        severity=severity,
+        what=what,
+    )
 
 
 class _Commands(msgspec.Struct, kw_only=True):
@@ -115,9 +140,9 @@ class ErrorsCollector:
         self,
         rules: AlertsConfig,
         alerts: AlertBook,
+        *,
         rss_limits_mib: Mapping[str, float] | None = None,
         growth_limits_mib_per_day: Mapping[str, float] | None = None,
-        *,
         process_locators: Mapping[str, str] | None = None,
         input_intervals: Mapping[str, float] | None = None,
         clock: Callable[[], float] | None = None,
@@ -154,8 +179,9 @@ class ErrorsCollector:
         elif isinstance(event, File):
             self._file(event)
 
-    def _offer(self, reading: _Reading) -> None:
-        key = (reading.rule, reading.subject)
+    def _offer(self, rule: str, subject: str, what: str, *, value: float, threshold: float) -> None:
+        reading = _reading(rule, subject, what, value=value, threshold=threshold)
+        key = (rule, subject)
         held = self._pending.get(key)
         # Every rule is "above a threshold": the highest reading is the worst.
         if held is None or reading.value >= held.value:
@@ -163,39 +189,17 @@ class ErrorsCollector:
 
     def _system(self, sys_: System) -> None:
         rules = self._rules
+        self._offer("cpu", "host", "CPU", value=sys_.cpu_percent, threshold=rules.cpu_percent)
         self._offer(
-            _Reading(
-                rule="cpu",
-                subject="host",
-                value=sys_.cpu_percent,
-                threshold=rules.cpu_percent,
-                unit="%",
-                severity="warning",
-                what="CPU",
-            )
-        )
-        self._offer(
-            _Reading(
-                rule="memory",
-                subject="host",
-                value=sys_.memory_percent,
-                threshold=rules.memory_percent,
-                unit="%",
-                severity="error",
-                what="memory",
-            )
+            "memory", "host", "memory", value=sys_.memory_percent, threshold=rules.memory_percent
         )
         for disk in sys_.disks:
             self._offer(
-                _Reading(
-                    rule="disk",
-                    subject=f"disk:{disk.mount}",
-                    value=disk.percent,
-                    threshold=rules.disk_percent,
-                    unit="%",
-                    severity="error",
-                    what=f"disk {disk.mount}",
-                )
+                "disk",
+                f"disk:{disk.mount}",
+                f"disk {disk.mount}",
+                value=disk.percent,
+                threshold=rules.disk_percent,
             )
 
     def _performance(self, perf: Performance) -> None:
@@ -209,30 +213,14 @@ class ErrorsCollector:
         by_name = {q.of: q for q in perf.latencies}
         gateway = by_name.get("gateway")
         if gateway is not None and gateway.count:
-            self._offer(
-                _Reading(
-                    rule="gateway_latency",
-                    subject="gateway",
-                    value=gateway.p50,
-                    threshold=rules.gateway_latency_ms,
-                    unit="ms",
-                    severity="warning",
-                    what="gateway latency (p50)",
-                )
-            )
+            what = "gateway latency (p50)"
+            threshold = rules.gateway_latency_ms
+            self._offer("gateway_latency", "gateway", what, value=gateway.p50, threshold=threshold)
         command = by_name.get("command")
         if command is not None and command.count:
-            self._offer(
-                _Reading(
-                    rule="command_latency",
-                    subject="commands",
-                    value=command.p95,
-                    threshold=rules.command_p95_ms,
-                    unit="ms",
-                    severity="warning",
-                    what="command latency (p95)",
-                )
-            )
+            what = "command latency (p95)"
+            threshold = rules.command_p95_ms
+            self._offer("command_latency", "commands", what, value=command.p95, threshold=threshold)
 
     def _process(self, proc: Process) -> None:
         presence = self._presence.get(proc.name)
@@ -248,32 +236,22 @@ class ErrorsCollector:
         # RSS 0 of a running process means the OS denied reading it: no reading, not "fine".
         if proc.running and proc.rss_bytes > 0:
             self._offer(
-                _Reading(
-                    rule="process_rss",
-                    subject=f"process:{proc.name}",
-                    value=proc.rss_bytes / MIB,
-                    threshold=self._rss_limits.get(proc.name, self._rules.process_rss_mib),
-                    unit="MiB",
-                    severity="warning",
-                    what=f"{proc.name} RSS",
-                )
+                "process_rss",
+                f"process:{proc.name}",
+                f"{proc.name} RSS",
+                value=proc.rss_bytes / MIB,
+                threshold=self._rss_limits.get(proc.name, self._rules.process_rss_mib),
             )
 
     def _file(self, watched: File) -> None:
         if watched.growth_bytes_per_day is None or watched.growth_span_s < MIN_GROWTH_SPAN_S:
             return
         self._offer(
-            _Reading(
-                rule="file_growth",
-                subject=f"file:{watched.name}",
-                value=watched.growth_bytes_per_day / MIB,
-                threshold=self._growth_limits.get(
-                    watched.name, self._rules.file_growth_mib_per_day
-                ),
-                unit="MiB/day",
-                severity="warning",
-                what=f"{watched.name} growth",
-            )
+            "file_growth",
+            f"file:{watched.name}",
+            f"{watched.name} growth",
+            value=watched.growth_bytes_per_day / MIB,
+            threshold=self._growth_limits.get(watched.name, self._rules.file_growth_mib_per_day),
         )
 
     def _prune(self, now: float) -> None:
@@ -327,14 +305,12 @@ class ErrorsCollector:
             return None
         failed = sum(c.failed for c in self._commands)
         minutes = round(ROLLING_WINDOW_S / 60)
-        reading = _Reading(
-            rule="command_errors",
-            subject="commands",
+        reading = _reading(
+            "command_errors",
+            "commands",
+            f"command error rate ({failed:,} of {commands:,} in {minutes} min)",
             value=100.0 * failed / commands,
             threshold=self._rules.command_error_rate_percent,
-            unit="%",
-            severity="error",
-            what=f"command error rate ({failed:,} of {commands:,} in {minutes} min)",
         )
         self._seen((reading.rule, reading.subject), "command error rate", now)
         return self._check(reading)

@@ -31,6 +31,21 @@ class _Watched:
         self.name = file_label(spec)
         self.readings: deque[tuple[float, int]] = deque(maxlen=MAX_READINGS)
 
+    def add(self, now: float, size: int) -> tuple[float | None, float, list[float]]:
+        """Record a reading; the growth per day, the span it is measured over, the trend."""
+        readings = self.readings
+        readings.append((now, size))
+        while readings and now - readings[0][0] > GROWTH_HORIZON_S:
+            readings.popleft()
+        first_t, first_size = readings[0]
+        span = now - first_t
+        growth = (size - first_size) / span * 86400 if span > 0 else None
+        return (
+            None if growth is None else round(growth, 1),
+            round(span, 1),
+            [float(s) for _, s in list(readings)[-TREND_POINTS:]],
+        )
+
 
 class FilesCollector:
     """Emits one ``file`` event per watched file per run."""
@@ -54,29 +69,18 @@ class FilesCollector:
     def _read(self, watched: _Watched) -> File:
         now = self._clock()
         try:
-            size = os.stat(watched.path).st_size
+            size: int | None = os.stat(watched.path).st_size
         except OSError:
-            return File(
-                source="astra",
-                ts=self._wall_clock(),
-                name=watched.name,
-                path=watched.path,
-                exists=False,
-            )
-        readings = watched.readings
-        readings.append((now, size))
-        while readings and now - readings[0][0] > GROWTH_HORIZON_S:
-            readings.popleft()
-        first_t, first_size = readings[0]
-        span = now - first_t
-        growth = (size - first_size) / span * 86400 if span > 0 else None
+            size = None  # missing: reported with no figures, its past readings kept
+        growth, span, trend = (None, 0.0, []) if size is None else watched.add(now, size)
         return File(
             source="astra",
             ts=self._wall_clock(),
             name=watched.name,
             path=watched.path,
+            exists=size is not None,
             size_bytes=size,
-            growth_bytes_per_day=None if growth is None else round(growth, 1),
-            growth_span_s=round(span, 1),
-            size_trend=[float(s) for _, s in list(readings)[-TREND_POINTS:]],
+            growth_bytes_per_day=growth,
+            growth_span_s=span,
+            size_trend=trend,
         )

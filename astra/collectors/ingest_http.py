@@ -24,9 +24,10 @@ import msgspec
 from aiohttp import web
 
 from astra.collectors.ingest_guard import BurstLog, GuardedListener, connection_cap, file_limit
+from astra.errors import BatchError
 from astra.events import Ingest
 from astra.statistics import HttpIngestStatistics
-from astra.wire import BatchError, decode_batch
+from astra.wire import decode_batch
 from astra.wire_auth import bearer_ok, token_key
 
 log = logging.getLogger("astra.ingest.http")

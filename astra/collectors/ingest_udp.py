@@ -17,9 +17,10 @@ import os
 import socket
 import time
 
+from astra.errors import BatchError
 from astra.events import Ingest
 from astra.statistics import UdpIngestStatistics
-from astra.wire import BatchError, decode_batch
+from astra.wire import decode_batch
 from astra.wire_auth import signature_ok, split_signed, token_key
 
 log = logging.getLogger("astra.ingest.udp")

@@ -131,6 +131,7 @@ class ProcessCollector:
     def __init__(
         self,
         watch: list[WatchProcess],
+        *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:

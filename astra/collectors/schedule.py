@@ -67,6 +67,7 @@ class Scheduler:
     def __init__(
         self,
         emit: Emit,
+        *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:

@@ -51,22 +51,21 @@ class Collectors:
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
         on = config.collectors
-        self.scheduler = Scheduler(emit, clock, wall_clock)
+        self.scheduler = Scheduler(emit, clock=clock, wall_clock=wall_clock)
         self.alerts = AlertBook(config.alerts.cooldown, wall_clock)
         watch = config.watch
         if on.system.enabled:
-            system = SystemCollector(on.system.mounts, clock, wall_clock)
+            system = SystemCollector(on.system.mounts, clock=clock, wall_clock=wall_clock)
             # psutil and statvfs can block on a slow mount: off the event loop.
             self.scheduler.add(system, on.system.interval, in_thread=True)
         if on.process.enabled:
             # Scanning command lines and reading pid files and sockets can block; it holds
             # no shared state (process_down is decided by the errors collector).
-            processes = ProcessCollector(watch.process, clock, wall_clock)
+            processes = ProcessCollector(watch.process, clock=clock, wall_clock=wall_clock)
             self.scheduler.add(processes, on.process.interval, in_thread=True)
         if on.files.enabled and watch.file:
-            self.scheduler.add(
-                FilesCollector(watch.file, clock, wall_clock), on.files.interval, in_thread=True
-            )
+            files = FilesCollector(watch.file, clock=clock, wall_clock=wall_clock)
+            self.scheduler.add(files, on.files.interval, in_thread=True)
         if on.performance.enabled:
             performance = PerformanceCollector(snapshot, clock)
             subscribe(performance.observe_many, performance.kinds)
@@ -75,8 +74,8 @@ class Collectors:
             checks = ErrorsCollector(
                 config.alerts,
                 self.alerts,
-                {p.name: p.rss_limit_mib for p in watch.process if p.rss_limit_mib},
-                {
+                rss_limits_mib={p.name: p.rss_limit_mib for p in watch.process if p.rss_limit_mib},
+                growth_limits_mib_per_day={
                     file_label(f): f.growth_limit_mib_per_day
                     for f in watch.file
                     if f.growth_limit_mib_per_day
@@ -107,7 +106,7 @@ class Collectors:
             subscribe(one_by_one(health.observe), READINGS)
             self.scheduler.add(health, on.health.interval)
         if on.report.enabled:
-            report = DailyReportCollector(on.report.time, on.report.timezone, wall_clock)
+            report = DailyReportCollector(on.report.time, on.report.timezone, wall_clock=wall_clock)
             subscribe(report.observe_many, report.kinds)
             self.scheduler.add(report, CHECK_INTERVAL_S)
 

@@ -120,6 +120,7 @@ class SystemCollector:
     def __init__(
         self,
         mounts: list[str] | None = None,
+        *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:

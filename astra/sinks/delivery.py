@@ -19,12 +19,12 @@ from collections.abc import Callable
 import anyio
 
 from astra.config import Channel, WebhookRef
+from astra.errors import DiscordApiError
 from astra.events import Event, Lifecycle
 from astra.quantiles import LogHistogram
 from astra.sinks.attachments import build_attachments
 from astra.sinks.discord_http import (
     Delivered,
-    DiscordApiError,
     DiscordHttp,
     Rejected,
     RetryLater,

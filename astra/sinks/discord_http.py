@@ -17,6 +17,7 @@ import orjson
 
 from astra import __version__
 from astra.config import WebhookRef
+from astra.errors import DiscordApiError as DiscordApiError  # re-exported
 from astra.sinks.messages import OutgoingMessage
 from astra.sinks.ratelimit import RateLimiter
 from astra.statistics import TransportStatistics
@@ -62,10 +63,6 @@ _OUTCOME_NAMES: dict[type, str] = {
     Rejected: "rejected",
     WebhookGone: "webhook_gone",
 }
-
-
-class DiscordApiError(Exception):
-    """A REST call failed; the message is one line without secrets."""
 
 
 def _payload(message: OutgoingMessage, username: str) -> dict[str, Any]:
@@ -120,6 +117,7 @@ class DiscordHttp:
         session: aiohttp.ClientSession,
         api_base: str,
         limiter: RateLimiter,
+        *,
         bot_token: str = "",
         username: str = "",
     ) -> None:
@@ -281,6 +279,9 @@ class DiscordHttp:
 
         Returns the webhook and whether it was created now. A bot only sees the token of
         webhooks it created itself, so a same-named webhook without a token is not ours.
+
+        Raises ``DiscordApiError`` when Discord refuses a call (missing permission, unknown
+        channel), cannot be reached, keeps rate limiting, or answers something unexpected.
         """
         listed = await self._bot_call("GET", f"/channels/{channel_id}/webhooks")
         for hook in listed if isinstance(listed, list) else []:

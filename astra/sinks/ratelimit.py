@@ -67,6 +67,7 @@ class RateLimiter:
     def __init__(
         self,
         clock: Callable[[], float],
+        *,
         channel_per_minute: int = 30,
         global_per_second: int = 45,
     ) -> None:

@@ -70,11 +70,11 @@ _SECRET_KEY = re.compile(rf"(?ai:{_NAMES})\Z")
 
 # The pre-check, on the bytes of raw JSON or of the encoded event. A JSON string can spell
 # whitespace as \t, \n or \r; nothing else in the words below can be escaped except as
-# \uXXXX, which callers check for first. To scan at memchr speed, ``_FOLD`` lower-cases
-# ASCII and turns b, c, k and w (every word has one) into NUL, so one search led by a
-# literal NUL finds every word: at each NUL the rest of a word is checked around it. The
-# gate is deliberately loose (access_key is found as "ss_key"): a false yes only costs
-# the full redaction.
+# \u escapes (four hex digits), which callers check for first. To scan at memchr speed,
+# ``_FOLD`` lower-cases ASCII and turns b, c, k and w (every word has one) into NUL, so one
+# search led by a literal NUL finds every word: at each NUL the rest of a word is checked
+# around it. The gate is deliberately loose (access_key is found as "ss_key"): a false yes
+# only costs the full redaction.
 _FOLD = bytes(range(256)).lower().replace(b"\x00", b"\x01")
 _FOLD = _FOLD.translate(bytes.maketrans(b"bckw", bytes(4)))
 _GATE_WORDS = (
@@ -170,7 +170,8 @@ class Redactor:
     def suspect(self, raw: bytes) -> bool:
         """Whether the JSON text ``raw`` may hold something to redact (never a false no).
 
-        Cheap enough to run on every request body or event. A ``\\uXXXX`` escape can spell
+        Cheap enough to run on every request body or event. A ``\\u`` escape (four hex
+        digits) can spell
         any character, so raw JSON holding one is always suspect here; ``event`` with
         ``raw`` looks at the decoded event instead in that case.
         """

@@ -42,6 +42,8 @@ import psutil
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from other_load import OtherLoad  # noqa: E402
+
 from tests.sidecar import free_port, write_config  # noqa: E402
 
 KIB = 1024
@@ -55,35 +57,6 @@ SIDECAR_ENV = {
     **os.environ,
     "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p),
 }
-
-
-class OtherLoad:
-    """CPU time used by other processes on this machine while the benchmark ran.
-
-    The machine may be shared: system-wide busy time minus this process and its waited
-    children (the sidecars, the senders). Printed so a contended run can be recognised.
-    """
-
-    def __init__(self) -> None:
-        self._started = time.monotonic()
-        self._busy, self._own = self._sample()
-
-    @staticmethod
-    def _sample() -> tuple[float, float]:
-        system = psutil.cpu_times()
-        busy = system.user + system.nice + system.system
-        busy += getattr(system, "irq", 0.0) + getattr(system, "softirq", 0.0)
-        own = psutil.Process().cpu_times()
-        return busy, own.user + own.system + own.children_user + own.children_system
-
-    def describe(self) -> str:
-        busy, own = self._sample()
-        elapsed = time.monotonic() - self._started
-        other = max(0.0, (busy - self._busy) - (own - self._own))
-        return (
-            f"other processes used {other:.1f} CPU-s in these {elapsed:.0f} s "
-            f"({100 * other / elapsed:.0f} % of one core; 0 on a quiet machine)"
-        )
 
 
 # --- the sidecar --------------------------------------------------------------------------

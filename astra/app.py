@@ -13,8 +13,10 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import anyio
 import msgspec
+from aiohttp import web
 
 from astra import __version__
+from astra.collectors.control_http import ControlEndpoint
 from astra.collectors.ingest_http import HttpIngest
 from astra.collectors.ingest_udp import UdpIngest
 from astra.collectors.pipeline import PipelineReporter
@@ -82,6 +84,7 @@ class Sidecar:
             keepalive_timeout=config.ingest.keepalive_timeout,
             max_connections=config.ingest.max_connections,
             ssl_context=server_tls_context(config.ingest),
+            add_routes=self._add_control_routes,
         )
         self.udp_ingest = UdpIngest(
             self.ingest,
@@ -100,6 +103,14 @@ class Sidecar:
         self.deliveries: list[ChannelDelivery] = []
         self.collectors = Collectors(
             config, emit=self.emit, subscribe=self.bus.subscribe, snapshot=self.statistics
+        )
+        self.control = ControlEndpoint(
+            config.control.token,
+            mutes=self.collectors.mutes,
+            emit=self.emit,
+            health=self._control_health,
+            errors=self._control_errors,
+            report=self._control_report,
         )
 
     def emit(self, event: Event) -> None:
@@ -137,9 +148,7 @@ class Sidecar:
                 for name, stream in self.bus.streams.items()
             },
             limiter=self.limiter.statistics(),
-            transport=(
-                self._transport.statistics() if self._transport else TransportStatistics()
-            ),
+            transport=(self._transport.statistics() if self._transport else TransportStatistics()),
             collectors=self.collectors.scheduler.statistics(),
         )
 
@@ -156,6 +165,45 @@ class Sidecar:
             **msgspec.structs.asdict(snapshot.totals),
             "statistics": msgspec.to_builtins(snapshot),
         }
+
+    def _add_control_routes(self, app: web.Application) -> None:
+        self.control.add_routes(app)
+
+    def _control_health(self) -> dict[str, Any]:
+        """``/astra health``: the score now, what lowered it, firing alerts and mutes."""
+        collectors = self.collectors
+        health = collectors.health.assess() if collectors.health is not None else None
+        snapshot = self.statistics()
+        return {
+            "score": health.score if health is not None else None,
+            "reasons": health.reasons if health is not None else [],
+            "components": msgspec.to_builtins(health.components) if health is not None else [],
+            "uptime_s": round(snapshot.uptime_s, 1),
+            "published": snapshot.bus.published,
+            "pending": snapshot.bus.held,
+            "firing": [
+                {"alert": f"{a.rule}:{a.subject}", "severity": a.severity, "message": a.message}
+                for a in collectors.alerts.firing.values()
+            ],
+            "muted": [msgspec.to_builtins(m) for m in collectors.mutes.active()],
+        }
+
+    def _control_errors(self) -> dict[str, Any]:
+        """``/astra errors``: the problem groups of the last hour."""
+        groups, total = self.collectors.recent.groups()
+        return {
+            "window_s": self.collectors.recent.window_s,
+            "total": total,
+            "groups": msgspec.to_builtins(groups[:10]),
+        }
+
+    def _control_report(self) -> dict[str, Any]:
+        """``/astra report``: today's report so far (not sent anywhere)."""
+        report = self.collectors.report
+        if report is None:
+            return {"error": "the daily report is off ([collectors.report] enabled = false)"}
+        built = report.build(time.time())
+        return {"report": msgspec.to_builtins(msgspec.structs.replace(built, charts=[]))}
 
     def undelivered(self) -> int:
         """Events still in memory: pending in windows or in a window being sent."""
@@ -226,6 +274,8 @@ class Sidecar:
                 "bearer token required" if ingest.token else "no token",
                 self.http_ingest.max_connections,
             )
+            if self.config.control.token:
+                log.info("control: /v1/control/* on the same address (control token required)")
         if ingest.udp not in ("", "off"):
             host, port = parse_address(ingest.udp, "ingest.udp")
             bound = await self.udp_ingest.start(host, port, ingest.udp_receive_buffer)
@@ -301,4 +351,3 @@ class Sidecar:
             log.info(
                 "stopped: everything delivered (%s events this run)", f"{self.bus.published:,}"
             )
-

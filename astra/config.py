@@ -49,6 +49,7 @@ DEFAULT_ROUTES: dict[str, str] = {
     "metric": "performance",
     "file": "performance",
     "performance": "performance",
+    "digest": "performance",
 }
 
 Seconds = Annotated[float, Meta(gt=0, le=86400)]
@@ -241,6 +242,13 @@ class ChannelsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     performance: ChannelConfig = msgspec.field(default_factory=ChannelConfig)
 
 
+class ControlConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[control]``: the token the bot's ``/astra`` commands use (mute, health, errors)."""
+
+    # A secret, distinct from ingest.token: sending events must not allow muting alerts.
+    token: str = ""
+
+
 class RawConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """The whole file as written."""
 
@@ -254,6 +262,7 @@ class RawConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     collectors: CollectorsConfig = msgspec.field(default_factory=CollectorsConfig)
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
+    control: ControlConfig = msgspec.field(default_factory=ControlConfig)
 
 
 class WebhookRef(msgspec.Struct, frozen=True):
@@ -293,6 +302,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     collectors: CollectorsConfig = msgspec.field(default_factory=CollectorsConfig)
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
+    control: ControlConfig = msgspec.field(default_factory=ControlConfig)
 
     def secrets(self) -> list[str]:
         """Every configured secret, verbatim, for the redactor."""
@@ -302,6 +312,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
                 found.append(channel.webhook.token)
         if self.ingest.token:
             found.append(self.ingest.token)
+        if self.control.token:
+            found.append(self.control.token)
         return found
 
 
@@ -424,6 +436,7 @@ def _resolve(raw: RawConfig, name: str) -> Config:
             )
         routes[route_key] = target
     _check_collectors(raw, name)
+    _check_control(raw, name)
 
     discord_cfg = msgspec.structs.replace(raw.discord, api_base=api_base)
     return Config(
@@ -438,6 +451,7 @@ def _resolve(raw: RawConfig, name: str) -> Config:
         collectors=raw.collectors,
         alerts=raw.alerts,
         watch=raw.watch,
+        control=raw.control,
     )
 
 
@@ -461,6 +475,26 @@ def _check_ingest(ingest: IngestConfig, name: str) -> None:
         )
     if ingest.tls_cert:
         server_tls_context(ingest, name)
+
+
+def _check_control(raw: RawConfig, name: str) -> None:
+    # The token is a secret: no message here may quote it.
+    token = raw.control.token
+    if token and not _TOKEN.fullmatch(token):
+        raise ConfigError(
+            f"{name}: control.token: use at least 16 printable ASCII characters without "
+            "spaces (for example the output of `openssl rand -hex 32`)"
+        )
+    if token and token == raw.ingest.token:
+        raise ConfigError(
+            f"{name}: control.token: must differ from ingest.token (whoever may send events "
+            "must not be able to mute alerts)"
+        )
+    if token and raw.ingest.http in ("", "off"):
+        raise ConfigError(
+            f"{name}: control.token: the control endpoint is served on ingest.http, "
+            "which is off (set ingest.http)"
+        )
 
 
 def _no_password() -> bytes:

@@ -22,6 +22,8 @@ Text = Annotated[str, Meta(max_length=4000)]
 LongText = Annotated[str, Meta(max_length=65536)]
 Name = Annotated[str, Meta(min_length=1, max_length=200)]
 Snowflake = Annotated[int, Meta(ge=0)]
+# A guild or channel name as Discord allows it (guilds 2-100, channels 1-100 characters).
+ShortName = Annotated[str, Meta(max_length=100)]
 NonNegative = Annotated[float, Meta(ge=0)]
 Count = Annotated[int, Meta(ge=0)]
 TagValue = Annotated[str, Meta(max_length=1000)] | int | float | bool
@@ -91,6 +93,8 @@ class Message(Event, tag="message", frozen=True):
     attachments: Count = 0
     embeds: Count = 0
     content: Text | None = None
+    guild_name: ShortName | None = None
+    channel_name: ShortName | None = None
 
 
 class Command(Event, tag="command", frozen=True):
@@ -106,6 +110,8 @@ class Command(Event, tag="command", frozen=True):
     guild_id: Snowflake | None = None
     channel_id: Snowflake | None = None
     user_id: Snowflake | None = None
+    guild_name: ShortName | None = None
+    channel_name: ShortName | None = None
 
 
 class Guild(Event, tag="guild", frozen=True):
@@ -124,6 +130,7 @@ class Member(Event, tag="member", frozen=True):
     guild_id: Snowflake
     user_id: Snowflake
     bot: bool = False
+    guild_name: ShortName | None = None
 
 
 class Voice(Event, tag="voice", frozen=True):
@@ -134,6 +141,8 @@ class Voice(Event, tag="voice", frozen=True):
     user_id: Snowflake
     channel_id: Snowflake | None = None
     from_channel_id: Snowflake | None = None
+    guild_name: ShortName | None = None
+    channel_name: ShortName | None = None
 
 
 class Reaction(Event, tag="reaction", frozen=True):
@@ -145,6 +154,8 @@ class Reaction(Event, tag="reaction", frozen=True):
     channel_id: Snowflake | None = None
     message_id: Snowflake | None = None
     user_id: Snowflake | None = None
+    guild_name: ShortName | None = None
+    channel_name: ShortName | None = None
 
 
 class Log(Event, tag="log", frozen=True):
@@ -368,6 +379,7 @@ class Alert(Event, tag="alert", frozen=True):
     unit: Annotated[str, Meta(max_length=32)] = ""
     since: NonNegative = 0.0
     repeat: Count = 0
+    muted: bool = False
 
 
 class Component(msgspec.Struct, frozen=True, kw_only=True):
@@ -415,6 +427,30 @@ class ProcessDay(msgspec.Struct, frozen=True, kw_only=True):
     peak_rss_bytes: Count = 0
 
 
+class ChartSeries(msgspec.Struct, frozen=True, kw_only=True):
+    """One line of a chart (or one bar a category); ``None`` where a bucket had no data."""
+
+    label: str
+    values: list[float | None] = msgspec.field(default_factory=list)
+
+
+class Chart(msgspec.Struct, frozen=True, kw_only=True):
+    """The data of one chart: series over time buckets (``line``), or bars per category.
+
+    ``name`` is the file name's stem (``chart-<name>.png``); buckets start at ``start`` and
+    are ``step_s`` wide.
+    """
+
+    name: Annotated[str, Meta(min_length=1, max_length=40)]
+    title: str
+    unit: str = ""
+    style: Literal["line", "bar"] = "line"
+    start: float = 0.0
+    step_s: NonNegative = 0.0
+    categories: list[str] = msgspec.field(default_factory=list)
+    series: list[ChartSeries] = msgspec.field(default_factory=list)
+
+
 class Report(Event, tag="report", frozen=True):
     """The daily report: a projection of the day's events, sent at the configured time."""
 
@@ -437,6 +473,19 @@ class Report(Event, tag="report", frozen=True):
     retries: Count = 0
     rate_limited: Count = 0
     dropped: Count = 0
+    charts: list[Chart] = msgspec.field(default_factory=list)
+
+
+class Digest(Event, tag="digest", frozen=True):
+    """The hourly performance digest: the last ``window_s`` seconds as charts and totals."""
+
+    window_s: NonNegative
+    start: float
+    end: float
+    events: Count = 0
+    commands: Count = 0
+    errors: Count = 0
+    charts: list[Chart] = msgspec.field(default_factory=list)
 
 
 AnyEvent = (
@@ -460,6 +509,7 @@ AnyEvent = (
     | Alert
     | Health
     | Report
+    | Digest
 )
 
 EVENT_TYPES: tuple[type[Event], ...] = (
@@ -483,6 +533,7 @@ EVENT_TYPES: tuple[type[Event], ...] = (
     Alert,
     Health,
     Report,
+    Digest,
 )
 KINDS: frozenset[str] = frozenset(str(t.__struct_config__.tag) for t in EVENT_TYPES)
 
@@ -532,7 +583,8 @@ def is_critical(event: Event) -> bool:
     if isinstance(event, Log):
         return event.level == "critical"
     if isinstance(event, Alert):
-        return event.severity == "critical" and event.state == "firing"
+        # A muted alert is recorded with the next window: it must not notify.
+        return event.severity == "critical" and event.state == "firing" and not event.muted
     return False
 
 

@@ -71,3 +71,27 @@ def fmt_rate(bytes_per_s: float | None) -> str:
 def fmt_growth(bytes_per_day: float) -> str:
     """A size's change per day, signed: +1.2 MiB/day, -512 B/day."""
     return f"{'+' if bytes_per_day >= 0 else '-'}{fmt_bytes(abs(bytes_per_day))}/day"
+
+
+_DURATION_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
+
+
+def parse_duration(text: str) -> float:
+    """Seconds in ``text`` such as ``90s``, ``30m``, ``2h``, ``1d`` or ``1h30m``.
+
+    Raises ``ValueError`` with a message naming the accepted forms.
+    """
+    spec = text.strip().lower().replace(" ", "")
+    total, number = 0.0, ""
+    for char in spec:
+        if char.isdigit() or char == ".":
+            number += char
+            continue
+        if char not in _DURATION_UNITS or not number.replace(".", "", 1).isdigit():
+            break
+        total += float(number) * _DURATION_UNITS[char]
+        number = ""
+    else:
+        if spec and not number and total > 0:
+            return total
+    raise ValueError(f"not a duration: {text[:40]!r} (use e.g. 90s, 30m, 2h, 1d or 1h30m)")

@@ -35,6 +35,7 @@ RESERVED_KINDS = frozenset(
         "file",
         "alert",
         "lifecycle",
+        "digest",
     }
 )
 _RESERVED_TYPES = frozenset(

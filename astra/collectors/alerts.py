@@ -23,6 +23,7 @@ from collections.abc import Callable
 
 import msgspec
 
+from astra.collectors.mutes import Mutes
 from astra.events import Alert, Severity
 from astra.problems import level_rank
 
@@ -45,9 +46,17 @@ class Firing(msgspec.Struct, kw_only=True):
 class AlertBook:
     """Which alerts are firing, and which changes are worth an event."""
 
-    def __init__(self, cooldown_s: float, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self,
+        cooldown_s: float,
+        clock: Callable[[], float] = time.time,
+        *,
+        mutes: Mutes | None = None,
+    ) -> None:
         self.cooldown_s = cooldown_s
         self._clock = clock
+        # Muted alerts still make events, marked so that nothing pings or notifies.
+        self.mutes = mutes if mutes is not None else Mutes(clock)
         self.firing: dict[tuple[str, str], Firing] = {}
         self._last_sent: dict[tuple[str, str], float] = {}
         self.fired_total = 0
@@ -117,4 +126,5 @@ class AlertBook:
             unit=state.unit,
             since=state.since,
             repeat=state.repeat if kind == "firing" else 0,
+            muted=self.mutes.is_muted(state.rule, state.subject),
         )

@@ -93,8 +93,11 @@ class HttpIngest:
         keepalive_timeout: float = 15.0,
         max_connections: int = 256,
         ssl_context: ssl.SSLContext | None = None,
+        add_routes: Callable[[web.Application], None] | None = None,
     ) -> None:
         self._ingest = ingest
+        # More routes on the same server (the control endpoint), with their own auth.
+        self._add_routes = add_routes
         self._max_body = max_body_bytes
         self._max_events = max_events
         self._health = health
@@ -154,6 +157,8 @@ class HttpIngest:
         app.router.add_get("/healthz", self.healthz)
         if self._metrics is not None:
             app.router.add_get("/metrics", self.metrics)
+        if self._add_routes is not None:
+            self._add_routes(app)
         return app
 
     async def start(self, host: str, port: int) -> tuple[str, int]:

@@ -14,8 +14,10 @@ from astra.collectors.alerts import AlertBook
 from astra.collectors.errors import ErrorsCollector
 from astra.collectors.files import FilesCollector, file_label
 from astra.collectors.health import HealthCollector
+from astra.collectors.mutes import Mutes
 from astra.collectors.performance import PerformanceCollector
 from astra.collectors.process import ProcessCollector, locator
+from astra.collectors.recent import RecentProblems
 from astra.collectors.report import CHECK_INTERVAL_S, DailyReportCollector
 from astra.collectors.schedule import Emit, Scheduler
 from astra.collectors.system import SystemCollector
@@ -52,7 +54,13 @@ class Collectors:
     ) -> None:
         on = config.collectors
         self.scheduler = Scheduler(emit, clock=clock, wall_clock=wall_clock)
-        self.alerts = AlertBook(config.alerts.cooldown, wall_clock)
+        self.mutes = Mutes(wall_clock)
+        self.alerts = AlertBook(config.alerts.cooldown, wall_clock, mutes=self.mutes)
+        # What the control endpoint answers from (None: that collector is off).
+        self.recent = RecentProblems(wall_clock=wall_clock)
+        subscribe(self.recent.observe_many, self.recent.kinds)
+        self.health: HealthCollector | None = None
+        self.report: DailyReportCollector | None = None
         watch = config.watch
         if on.system.enabled:
             system = SystemCollector(on.system.mounts, clock=clock, wall_clock=wall_clock)
@@ -105,10 +113,12 @@ class Collectors:
             )
             subscribe(one_by_one(health.observe), READINGS)
             self.scheduler.add(health, on.health.interval)
+            self.health = health
         if on.report.enabled:
             report = DailyReportCollector(on.report.time, on.report.timezone, wall_clock=wall_clock)
             subscribe(report.observe_many, report.kinds)
             self.scheduler.add(report, CHECK_INTERVAL_S)
+            self.report = report
 
     async def run(self) -> None:
         """Run every enabled collector until cancelled."""

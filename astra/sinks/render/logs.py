@@ -106,8 +106,9 @@ def _alert_fields(alerts: list[Alert]) -> list[Field]:
             )
             continue
         again = f" · reminder {alert.repeat}, since {ts_markup(alert.since, 'R')}"
+        muted = "🔇 muted · " if alert.muted else ""
         lines.append(
-            f"{ALERT_ICONS[alert.severity]} **{alert.severity}** {message}"
+            f"{muted}{ALERT_ICONS[alert.severity]} **{alert.severity}** {message}"
             + (again if alert.repeat else f" · {ts_markup(alert.time, 'R')}")
         )
     if len(alerts) > ALERTS_SHOWN:

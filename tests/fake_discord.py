@@ -103,6 +103,11 @@ _API_PATH = re.compile(r"^/api(?:/v(\d+))?(/.*)?$")
 _ROUTE_WEBHOOK = re.compile(r"^/webhooks/(\d+)/([^/]+)$")
 _ROUTE_WEBHOOK_MESSAGE = re.compile(r"^/webhooks/(\d+)/([^/]+)/messages/(\d+)$")
 _ROUTE_CHANNEL_WEBHOOKS = re.compile(r"^/channels/(\d+)/webhooks$")
+_ROUTE_INTERACTION_CALLBACK = re.compile(r"^/interactions/(\d+)/([^/]+)/callback$")
+# Interaction response types (Discord: "Interaction Callback Type").
+INTERACTION_CALLBACK_TYPES: Final = frozenset({1, 4, 5, 6, 7, 8, 9, 10, 12})
+EPHEMERAL: Final = 1 << 6
+ATTACHMENT_SCHEME: Final = "attachment://"
 _FILE_PART = re.compile(r"^(?:files\[\d+\]|file\d*)$")
 _FILES_N = re.compile(r"files\[(\d+)\]")
 _BOUNDARY = re.compile(r'boundary=(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
@@ -150,6 +155,21 @@ class PostedMessage:
         """The message's embeds as sent."""
         value = self.payload.get("embeds")
         return list(value) if isinstance(value, list) else []
+
+    def embed_images(self) -> list[tuple[str, bytes]]:
+        """Each embed image shown from an ``attachment://name``: the name and the file's bytes.
+
+        As Discord shows it: the image is the uploaded file of that name in this message.
+        """
+        files = dict(self.files)
+        shown = []
+        for embed in self.embeds:
+            url = (embed.get("image") or {}).get("url", "")
+            if isinstance(url, str) and url.startswith(ATTACHMENT_SCHEME):
+                name = url.removeprefix(ATTACHMENT_SCHEME)
+                if name in files:
+                    shown.append((name, files[name]))
+        return shown
 
     def jsonl_events(self) -> list[JSONObject]:
         """Gunzip every ``*.jsonl.gz`` attachment and parse one JSON object per line."""
@@ -505,6 +525,9 @@ _RICH_EMBED = _Object(
             properties={"name": _String(max_len=256), "url": _URL},
         ),
         "video": _embed_media("RichEmbedVideo"),
+        # Embed flags: discord.py 2.7's Embed.to_dict sends them (0 unless set), Discord
+        # takes them.
+        "flags": _Integer(),
     },
 )
 
@@ -835,6 +858,28 @@ def _validate_message(
     return errors
 
 
+def _missing_attachment_refs(payload: JSONObject, files: list[tuple[str, bytes]]) -> str:
+    """The ``attachment://name`` references of embed images and thumbnails with no such file.
+
+    Discord's docs ("Uploading Files", using attachments within embeds): the embed shows
+    the uploaded file whose filename matches; otherwise there is nothing to show.
+    """
+    names = {name for name, _ in files}
+    missing = []
+    embeds = payload.get("embeds")
+    for index, embed in enumerate(embeds if isinstance(embeds, list) else []):
+        for key in ("image", "thumbnail"):
+            media = embed.get(key) if isinstance(embed, dict) else None
+            url = media.get("url") if isinstance(media, dict) else None
+            if (
+                isinstance(url, str)
+                and url.startswith(ATTACHMENT_SCHEME)
+                and url.removeprefix(ATTACHMENT_SCHEME) not in names
+            ):
+                missing.append(f"embeds[{index}].{key}: {url}")
+    return ", ".join(missing)
+
+
 def _is_empty_message(payload: JSONObject, file_count: int) -> bool:
     """Whether a message would have no content, embed, component, poll, sticker or file."""
     content = payload.get("content")
@@ -926,6 +971,9 @@ class FakeDiscord:
         self._channel_429s = 0
         self._global_429s = 0
         self._bucket_429s = 0
+        # Interactions Discord sent to a bot (id → token) and the answers it got.
+        self._interactions: dict[int, str] = {}
+        self._interaction_responses: dict[int, JSONObject] = {}
 
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -1455,7 +1503,10 @@ class FakeDiscord:
             return limited
 
         user_agent = request.headers.get("User-Agent", "")
-        if not user_agent.startswith("DiscordBot ("):
+        # discord.py answers interactions through its webhook adapter, which sends aiohttp's
+        # own User-Agent, and Discord takes it: the rule is held for everything else.
+        answers_interaction = _ROUTE_INTERACTION_CALLBACK.match(sub) is not None
+        if not user_agent.startswith("DiscordBot (") and not answers_interaction:
             with self._lock:
                 self._violation_locked(
                     "missing or invalid User-Agent",
@@ -1475,6 +1526,9 @@ class FakeDiscord:
         elif m := _ROUTE_CHANNEL_WEBHOOKS.match(sub):
             if request.method in ("GET", "POST"):
                 return self._channel_webhooks(request, body, int(m.group(1)))
+        elif m := _ROUTE_INTERACTION_CALLBACK.match(sub):
+            if request.method == "POST":
+                return self._interaction_callback(request, body, int(m.group(1)), m.group(2))
         else:
             with self._lock:
                 self._violation_locked("unknown route", sub, request)
@@ -1647,6 +1701,9 @@ class FakeDiscord:
 
             if self.require_allowed_mentions and (problem := _mentions_policy_problem(payload)):
                 self._violation_locked("allowed_mentions missing", problem, request)
+            if missing := _missing_attachment_refs(payload, files):
+                # Discord keeps the message and shows no image: astra must never do that.
+                self._violation_locked("embed image names no uploaded file", missing, request)
 
             # Per-channel limit: a sliding window over stored messages, invisible in
             # the X-RateLimit headers (that is the trap clients must budget for).
@@ -1683,6 +1740,101 @@ class FakeDiscord:
         if wait:
             return _json_response(200, self._message_json(message, webhook), headers)
         return web.Response(status=204, headers=headers)
+
+    def expect_interaction(self, interaction_id: int, token: str) -> None:
+        """Make an interaction known, as if Discord had sent it to the bot over the gateway."""
+        with self._lock:
+            self._interactions[interaction_id] = token
+
+    def interaction_response(self, interaction_id: int) -> JSONObject | None:
+        """The body the bot answered ``interaction_id`` with (``None``: not answered yet)."""
+        with self._lock:
+            return self._interaction_responses.get(interaction_id)
+
+    def _interaction_callback(
+        self, request: web.Request, body: bytes, interaction_id: int, token: str
+    ) -> web.Response:
+        """POST /interactions/{id}/{token}/callback: the first (and only) answer to it.
+
+        An unknown interaction or token is 404 / 10062; a second answer is 400 / 40060
+        ("Interaction has already been acknowledged."); the message is held to the same
+        rules as a webhook execute. Answers ``?with_response=true`` with the callback object.
+        """
+        with self._lock:
+            known = self._interactions.get(interaction_id)
+            if known is None or not secrets.compare_digest(known, token):
+                self._violation_locked("unknown interaction", str(interaction_id), request)
+                return _json_response(404, _error("Unknown interaction", 10062))
+            if interaction_id in self._interaction_responses:
+                self._violation_locked("interaction answered twice", str(interaction_id), request)
+                return _json_response(
+                    400, _error("Interaction has already been acknowledged.", 40060)
+                )
+            parsed = self._parse_body_locked(request, body)
+            if isinstance(parsed, web.Response):
+                return parsed
+            payload, files, file_slots = parsed
+            errors = _FormErrors()
+            kind = payload.get("type")
+            if not _is_int(kind) or kind not in INTERACTION_CALLBACK_TYPES:
+                errors.add(("type",), "BASE_TYPE_CHOICES", f"Value must be one of {{{kind}}}.")
+            data = payload.get("data")
+            if kind == 4:
+                if not isinstance(data, dict):
+                    errors.add(("data",), "BASE_TYPE_REQUIRED", "This field is required")
+                else:
+                    inner = _validate_message(data, file_slots, len(files), self.max_files)
+                    if inner:
+                        errors.tree["data"] = inner.tree
+                        errors.paths += [f"data.{path}" for path in inner.paths]
+                    if _is_empty_message(data, len(files)):
+                        errors.add(("data",), "BASE_TYPE_REQUIRED", "Cannot send an empty message")
+            if errors:
+                self._violation_locked("Invalid Form Body", ", ".join(errors.paths), request)
+                return _json_response(
+                    400, {**_error("Invalid Form Body", 50035), "errors": errors.tree}
+                )
+            self._interaction_responses[interaction_id] = payload
+        flags = data.get("flags", 0) if isinstance(data, dict) else 0
+        message_id = self._snowflake()
+        answer: JSONObject = {
+            "interaction": {
+                "id": str(interaction_id),
+                "type": 2,
+                "response_message_id": str(message_id),
+                "response_message_loading": kind == 5,
+                "response_message_ephemeral": bool(flags & EPHEMERAL),
+            }
+        }
+        if kind == 4 and isinstance(data, dict):
+            answer["resource"] = {"type": 4, "message": self._interaction_message(message_id, data)}
+        return _json_response(200, answer)
+
+    def _interaction_message(self, message_id: int, data: JSONObject) -> JSONObject:
+        """The message an interaction answer created, as Discord returns it."""
+        return {
+            "id": str(message_id),
+            "type": 20,
+            "channel_id": "0",
+            "author": {
+                "id": str(self.application_id),
+                "username": "bot",
+                "discriminator": "0",
+                "avatar": None,
+                "bot": True,
+            },
+            "content": data.get("content") or "",
+            "embeds": [{**e, "type": "rich"} for e in data.get("embeds") or []],
+            "attachments": [],
+            "mentions": [],
+            "mention_roles": [],
+            "mention_everyone": False,
+            "pinned": False,
+            "tts": False,
+            "timestamp": datetime.now(UTC).isoformat(timespec="microseconds"),
+            "edited_timestamp": None,
+            "flags": data.get("flags", 0),
+        }
 
     def _get_webhook(self, request: web.Request, webhook_id: int, token: str) -> web.Response:
         """GET /webhooks/{id}/{token}."""

@@ -1249,3 +1249,50 @@ def test_create_webhook_name_rules(name: str) -> None:
         assert resp.status == 400 and resp.json()["code"] == 50035
         assert "name" in resp.json()["errors"]
         assert discord.webhooks_created == 0
+
+
+# ------------------------------------------------------------ embed images, interactions
+
+
+def test_an_embed_image_shows_the_uploaded_file_it_names() -> None:
+    """``image.url = attachment://name`` shows that file; naming a file not sent is recorded."""
+    png = b"\x89PNG\r\n\x1a\nfake"
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(5)
+        shown = {"title": "t", "image": {"url": "attachment://chart-host.png"}}
+        body, content_type = multipart(
+            ok(embeds=[shown], attachments=[{"id": "0", "filename": "chart-host.png"}]),
+            [("files[0]", "chart-host.png", png)],
+        )
+        resp = call(hook.url + "?wait=true", body=body, headers={"Content-Type": content_type})
+        assert resp.status == 200, resp.body
+        discord.assert_no_violations()
+        assert discord.messages(5)[0].embed_images() == [("chart-host.png", png)]
+
+        missing = {"title": "t", "image": {"url": "attachment://chart-gone.png"}}
+        assert execute(hook, ok(embeds=[missing])).status == 200
+        assert discord.messages(5)[1].embed_images() == []
+        assert discord.violations == [
+            "embed image names no uploaded file: embeds[0].image: attachment://chart-gone.png"
+            f" [POST /api/v10/webhooks/{hook.id}/<token>]"
+        ]
+
+
+def test_an_interaction_is_answered_once_with_a_valid_message() -> None:
+    """Unknown interaction 404/10062; a bad message 50035; a second answer 400/40060."""
+    with FakeDiscord() as discord:
+        url = f"{discord.api_base}/interactions/55/tok-55/callback?with_response=true"
+        answer = {"type": 4, "data": {"content": "hi", "flags": 64, "allowed_mentions": {}}}
+        unknown = call(url, payload=answer, user_agent=None)
+        assert (unknown.status, unknown.json()["code"]) == (404, 10062)
+        discord.expect_interaction(55, "tok-55")
+        bad = call(url, payload={"type": 4, "data": {"embeds": [{}]}}, user_agent=None)
+        assert (bad.status, bad.json()["code"]) == (400, 50035)
+        assert error_at(bad.json()["errors"], "data.embeds.0.description")
+        first = call(url, payload=answer, user_agent=None)
+        assert first.status == 200, first.body
+        assert first.json()["interaction"]["response_message_ephemeral"] is True
+        assert first.json()["resource"]["message"]["content"] == "hi"
+        again = call(url, payload=answer, user_agent=None)
+        assert (again.status, again.json()["code"]) == (400, 40060)
+        assert discord.interaction_response(55) == answer

@@ -25,6 +25,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from astra import events
+from astra.client._commands import ENV_CONTROL_TOKEN, AstraCommands, ControlClient, control_url
 from astra.client._errors import (
     NAME_CHARS,
     TEXT_CHARS,
@@ -79,6 +80,11 @@ class Options:
     # The sidecar's ingest.token (ASTRA_INGEST_TOKEN); a secret, so kept out of repr().
     token: str | None = field(default=None, repr=False)
     ca_file: str | None = None  # ASTRA_INGEST_CA: PEM file to trust for an https:// sidecar
+    # The sidecar's [control] token (ASTRA_CONTROL_TOKEN): with it, /astra commands are
+    # registered on bot.tree. A secret, so kept out of repr().
+    control_token: str | None = field(default=None, repr=False)
+    # ASTRA_CONTROL_URL, else the ingest host over HTTP (udp://h:p becomes http://h:p).
+    control_url: str | None = None
 
 
 _captures: weakref.WeakKeyDictionary[AnyBot, _Capture] = weakref.WeakKeyDictionary()
@@ -328,6 +334,11 @@ class _Capture:
         ]
         self._handler: TelemetryHandler | None = None
         self._latency_task: asyncio.Task[None] | None = None
+        token = options.control_token or os.environ.get(ENV_CONTROL_TOKEN, "").strip()
+        self.commands: AstraCommands | None = None
+        if token:
+            url = control_url(options.control_url, telemetry.address)
+            self.commands = AstraCommands(ControlClient(url, token, ca_file=options.ca_file))
 
     # --- attach / detach -------------------------------------------------------------
 
@@ -373,6 +384,8 @@ class _Capture:
             if not self._capture_content:
                 self._handler.addFilter(_DiscordDebugFilter())
             logging.getLogger().addHandler(self._handler)
+        if self.commands is not None:
+            self.bot.tree.add_command(self.commands.group)
         if self._latency_interval_s > 0:
             self._latency_task = asyncio.get_running_loop().create_task(
                 self._sample_latency_forever(), name="astra: gateway latency"
@@ -388,6 +401,10 @@ class _Capture:
             logging.getLogger().removeHandler(self._handler)
             self._handler.close()  # the handler does not own the client: this only detaches
             self._handler = None
+        if self.commands is not None:
+            if self.bot.tree.get_command(self.commands.group.name) is self.commands.group:
+                self.bot.tree.remove_command(self.commands.group.name)
+            await self.commands.client.aclose()
         if self._latency_task is not None:
             self._latency_task.cancel()
             await asyncio.gather(self._latency_task, return_exceptions=True)

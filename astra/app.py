@@ -28,6 +28,7 @@ from astra.sinks.delivery import ChannelDelivery
 from astra.sinks.discord_http import DiscordHttp
 from astra.sinks.preview import Preview
 from astra.sinks.ratelimit import RateLimiter
+from astra.sinks.render.names import NameBook
 from astra.statistics import (
     ChannelStatistics,
     DeliveryStatistics,
@@ -104,6 +105,9 @@ class Sidecar:
         self.collectors = Collectors(
             config, emit=self.emit, subscribe=self.bus.subscribe, snapshot=self.statistics
         )
+        # Guild and channel names learned from events, for the embeds.
+        self.names = NameBook()
+        self.bus.subscribe(self.names.observe_many, NameBook.kinds)
         self.control = ControlEndpoint(
             config.control.token,
             mutes=self.collectors.mutes,
@@ -237,6 +241,7 @@ class Sidecar:
                         add_secret=self.redactor.add_secret,
                         webhook_name=self.config.discord.webhook_name,
                         max_window_events=self.config.buffer.max_events,
+                        names=self.names,
                     )
                 )
             await self._start_ingest()

@@ -474,6 +474,8 @@ class Report(Event, tag="report", frozen=True):
     rate_limited: Count = 0
     dropped: Count = 0
     charts: list[Chart] = msgspec.field(default_factory=list)
+    # Names of the top guilds where the bot sent them (guild id → name).
+    guild_names: dict[str, str] = msgspec.field(default_factory=dict)
 
 
 class Digest(Event, tag="digest", frozen=True):

@@ -304,6 +304,16 @@ def _app_command_type(command: object) -> CommandType:
     return "other"
 
 
+# Discord allows guild and channel names of at most 100 characters.
+NAME_MAX = 100
+
+
+def _name(place: object) -> str | None:
+    """A guild's or channel's name, when discord.py has it (a DM channel has none)."""
+    name = getattr(place, "name", None)
+    return clip(name, NAME_MAX) if isinstance(name, str) and name else None
+
+
 def _ms_since(started: float | None, finished: float | None = None) -> float | None:
     if started is None:
         return None
@@ -487,6 +497,8 @@ class _Capture:
         guild_id: int | None,
         channel_id: int | None,
         user_id: int | None,
+        guild_name: str | None = None,
+        channel_name: str | None = None,
     ) -> events.Command:
         original = _unwrap(error) if error is not None else None
         if error is not None:
@@ -510,6 +522,8 @@ class _Capture:
             guild_id=guild_id,
             channel_id=channel_id,
             user_id=user_id,
+            guild_name=guild_name,
+            channel_name=channel_name,
             source=self._source,
         )
 
@@ -539,6 +553,8 @@ class _Capture:
             guild_id=ctx.guild.id if ctx.guild is not None else None,
             channel_id=ctx.channel.id if ctx.channel is not None else None,
             user_id=ctx.author.id if ctx.author is not None else None,
+            guild_name=_name(ctx.guild),
+            channel_name=_name(ctx.channel),
         )
 
     def _app_command(
@@ -557,6 +573,8 @@ class _Capture:
             guild_id=interaction.guild_id,
             channel_id=interaction.channel_id,
             user_id=interaction.user.id if interaction.user is not None else None,
+            guild_name=_name(interaction.guild),
+            channel_name=_name(interaction.channel),
         )
 
     @_listener
@@ -615,6 +633,8 @@ class _Capture:
                 attachments=len(message.attachments),
                 embeds=len(message.embeds),
                 content=clip(content, TEXT_CHARS) if self._capture_content else None,
+                guild_name=_name(message.guild),
+                channel_name=_name(message.channel),
                 source=self._source,
             )
         )
@@ -646,6 +666,7 @@ class _Capture:
                 guild_id=member.guild.id,
                 user_id=member.id,
                 bot=member.bot,
+                guild_name=_name(member.guild),
                 source=self._source,
             )
         )
@@ -658,6 +679,7 @@ class _Capture:
                 guild_id=payload.guild_id,
                 user_id=payload.user.id,
                 bot=payload.user.bot,
+                guild_name=_name(self.bot.get_guild(payload.guild_id)),
                 source=self._source,
             )
         )
@@ -684,6 +706,8 @@ class _Capture:
                 user_id=member.id,
                 channel_id=channel_id,
                 from_channel_id=from_channel_id,
+                guild_name=_name(member.guild),
+                channel_name=_name(after.channel or before.channel),
                 source=self._source,
             )
         )
@@ -699,6 +723,10 @@ class _Capture:
                 channel_id=payload.channel_id,
                 message_id=payload.message_id,
                 user_id=payload.user_id,
+                guild_name=_name(
+                    self.bot.get_guild(payload.guild_id) if payload.guild_id is not None else None
+                ),
+                channel_name=_name(self.bot.get_channel(payload.channel_id)),
                 source=self._source,
             )
         )

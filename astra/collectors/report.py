@@ -23,6 +23,7 @@ from astra.events import (
     Command,
     Error,
     Event,
+    Guild,
     Log,
     Message,
     Performance,
@@ -122,6 +123,8 @@ class DailyReportCollector:
         self.start = wall_clock()
         self.due = next_report_time(self.start, at, self._tz)
         self._day = _Day()
+        # Guild names the bot sent (id → latest name), kept across days.
+        self._guild_names: dict[int, str] = {}
 
     # Every event counts in the report.
     kinds = None
@@ -157,9 +160,19 @@ class DailyReportCollector:
             )
             for guild, n in guilds.items():
                 _count(day.guilds, guild, n)
+        if kind in _GUILD_KINDS or kind is Guild:
+            self._learn_names(events)
         if kind in _FOLDED_ONE_BY_ONE:
             for event in events:
                 self._fold(event)
+
+    def _learn_names(self, events: Sequence[Event]) -> None:
+        names = self._guild_names
+        for event in events:
+            guild_id = getattr(event, "guild_id", None)
+            name = event.name if isinstance(event, Guild) else getattr(event, "guild_name", None)
+            if guild_id is not None and name and (guild_id in names or len(names) < MAX_KEYS):
+                names[guild_id] = name
 
     def _fold(self, event: Event) -> None:
         day = self._day
@@ -199,6 +212,7 @@ class DailyReportCollector:
     def build(self, now: float) -> Report:
         """The report of everything folded since the last one."""
         day = self._day
+        top_guilds = day.guilds.most_common(TOP_N)
         return Report(
             source="astra",
             ts=now,
@@ -208,7 +222,10 @@ class DailyReportCollector:
             end=now,
             events=dict(day.kinds.most_common()),
             top_commands=[Ranked(n, c) for n, c in day.commands.most_common(TOP_N)],
-            top_guilds=[Ranked(str(g), c) for g, c in day.guilds.most_common(TOP_N)],
+            top_guilds=[Ranked(str(g), c) for g, c in top_guilds],
+            guild_names={
+                str(g): self._guild_names[g] for g, _ in top_guilds if g in self._guild_names
+            },
             problems=[g.reported() for g in day.problems.ranked()[:TOP_N]],
             problem_total=day.problems.total,
             alerts_fired=day.alerts_fired,

@@ -33,6 +33,7 @@ from astra.sinks.discord_http import (
 from astra.sinks.messages import MAX_FILE_BYTES, Embed, Field, OutgoingMessage, pack_messages
 from astra.sinks.preview import Preview
 from astra.sinks.render import render_window
+from astra.sinks.render.names import NameBook
 from astra.statistics import DeliveryStatistics
 from astra.streams.windows import ChannelStream, Window
 
@@ -66,8 +67,10 @@ class ChannelDelivery:
         webhook_name: str = "astra",
         max_window_events: int = MAX_EVENTS_PER_WINDOW,
         wall_clock: Callable[[], float] = time.time,
+        names: NameBook | None = None,
     ) -> None:
         self.channel = channel
+        self._names = names
         self.stream = stream
         self._http = http
         self._preview = preview
@@ -165,7 +168,7 @@ class ChannelDelivery:
             self._idle_changed.set()
 
     async def _deliver(self, window: Window) -> None:
-        embeds = await anyio.to_thread.run_sync(render_window, window)
+        embeds = await anyio.to_thread.run_sync(render_window, window, self._names)
         files = await anyio.to_thread.run_sync(
             build_attachments, window.channel, window.events, self.max_file_bytes
         )

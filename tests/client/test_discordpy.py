@@ -364,6 +364,8 @@ async def test_messages_arrive_as_counts_and_metadata_without_content(
         attachments=2,
         embeds=0,
         content=None,
+        guild_name="Test Guild",
+        channel_name="general",
         id=message.id,
         ts=message.ts,
         source="test-bot",

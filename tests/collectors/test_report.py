@@ -140,3 +140,20 @@ def test_a_sleeping_machine_sends_one_report_not_a_backlog() -> None:
     assert len(report.collect()) == 1
     assert report.collect() == []
     assert report.due == at("2026-07-04T23:00")
+
+
+def test_the_report_names_its_top_guilds_where_the_bot_sent_names() -> None:
+    """Top guilds keep their ids; names the bot sent come along, and the embed shows them."""
+    from astra.events import Guild, Message
+    from astra.sinks.render.report import render_report
+
+    report = DailyReportCollector("23:00", "Europe/Berlin", Clock(1_700_000_000.0))
+    report.observe_many([Message(guild_id=1, guild_name="Cats"), Message(guild_id=1)])
+    report.observe_many([Guild(action="join", guild_id=2, name="Dogs")])
+    report.observe_many([Message(guild_id=2), Message(guild_id=3)])
+    built = report.build(1_700_000_100.0)
+    assert [(r.name, r.count) for r in built.top_guilds] == [("1", 2), ("2", 1), ("3", 1)]
+    assert built.guild_names == {"1": "Cats", "2": "Dogs"}
+    [embed] = render_report(built)
+    [guilds] = [f.value for f in embed.fields if f.name == "Top guilds"]
+    assert "Cats" in guilds and "Dogs" in guilds and "3 " in guilds

@@ -13,6 +13,7 @@ from astra.sinks.messages import Embed
 from astra.sinks.render.analytics import render_analytics
 from astra.sinks.render.diagnostics import render_diagnostics
 from astra.sinks.render.logs import render_logs
+from astra.sinks.render.names import NameBook
 from astra.sinks.render.performance import render_performance
 from astra.streams.windows import Window
 
@@ -24,6 +25,12 @@ RENDERERS: dict[str, Callable[[Window], list[Embed]]] = {
 }
 
 
-def render_window(window: Window) -> list[Embed]:
-    """Embeds that summarise a window for its channel (diagnostics' for any other name)."""
-    return RENDERERS.get(window.channel, render_diagnostics)(window)
+def render_window(window: Window, names: NameBook | None = None) -> list[Embed]:
+    """Embeds that summarise a window for its channel (diagnostics' for any other name).
+
+    ``names`` shows guilds and channels by name where the sidecar learned them.
+    """
+    renderer = RENDERERS.get(window.channel, render_diagnostics)
+    if renderer is render_analytics:
+        return render_analytics(window, names)
+    return renderer(window)

@@ -15,19 +15,27 @@ from astra.sinks.render.format import (
     sparkline,
     table,
 )
+from astra.sinks.render.names import NameBook
 from astra.streams.windows import Window
 from astra.units import fmt_int, fmt_num
 
 
-def render_analytics(window: Window) -> list[Embed]:
-    """Who used the bot and how: activity by kind, top commands, guilds, reactions, people."""
+def render_analytics(window: Window, names: NameBook | None = None) -> list[Embed]:
+    """Who used the bot and how: activity by kind, top commands, guilds, reactions, people.
+
+    Guilds and channels are shown by name where ``names`` (or this window) knows it.
+    """
     events = window.events
+    if names is None:
+        names = NameBook()
+        names.observe_many(events)
     embed = header(window, COLOR_OK, f"activity {_activity(window)}" if events else "")
     fields = [Field("Activity", code_block(table(kind_counts(events))), inline=False)]
 
     commands: dict[str, list[float]] = defaultdict(list)
     command_counts: Counter[str] = Counter()
     guilds: Counter[int] = Counter()
+    channels: Counter[int] = Counter()
     authors: set[int] = set()
     emojis: Counter[str] = Counter()
     for ev in events:
@@ -42,6 +50,9 @@ def render_analytics(window: Window) -> list[Embed]:
         guild_id = getattr(ev, "guild_id", None)
         if isinstance(ev, Message | Command | Reaction | Voice) and guild_id is not None:
             guilds[guild_id] += 1
+        channel_id = getattr(ev, "channel_id", None)
+        if isinstance(ev, Message | Command | Reaction) and channel_id is not None:
+            channels[channel_id] += 1
     if command_counts:
         command_rows = []
         for name, count in command_counts.most_common():
@@ -56,9 +67,14 @@ def render_analytics(window: Window) -> list[Embed]:
             )
         )
     if guilds:
-        guild_rows = [(str(g), fmt_int(c)) for g, c in guilds.most_common(TOP_N)]
+        guild_rows = [(names.guild(g), fmt_int(c)) for g, c in guilds.most_common(TOP_N)]
         fields.append(
             Field("Busiest guilds", code_block(table(guild_rows, ("guild", "events"))), True)
+        )
+    if channels:
+        channel_rows = [(names.channel(ch), fmt_int(c)) for ch, c in channels.most_common(TOP_N)]
+        fields.append(
+            Field("Busiest channels", code_block(table(channel_rows, ("channel", "events"))), True)
         )
     if emojis:
         emoji_rows = [(e, fmt_int(c)) for e, c in emojis.most_common(TOP_N)]

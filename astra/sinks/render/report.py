@@ -38,7 +38,9 @@ def render_report(report: Report) -> list[Embed]:
         Field("Events by kind", code_block(table(kinds[:KINDS_SHOWN], ("kind", "events"))), True)
     ]
     fields += _ranked_fields("Top commands", report.top_commands, ("command", "uses"))
-    fields += _ranked_fields("Top guilds", report.top_guilds, ("guild", "events"))
+    names = report.guild_names
+    guilds = [Ranked(names.get(g.name, g.name)[:32], g.count) for g in report.top_guilds]
+    fields += _ranked_fields("Top guilds", guilds, ("guild", "events"))
     problem_lines = [
         f"**{escape_text(cut(g.label, 120))}** ×{fmt_int(g.count)} · first"
         f" {ts_markup(g.first, 't')} · last {ts_markup(g.last, 't')}"

@@ -171,6 +171,13 @@ class HealthCollectorConfig(ScheduledConfig):
     interval: Interval = 180.0
 
 
+class DigestCollectorConfig(ScheduledConfig):
+    """``[collectors.digest]``: the performance digest with charts (hourly by default)."""
+
+    # Each digest charts its interval in BUCKETS (12) buckets: five minutes for an hour.
+    interval: Annotated[float, Meta(ge=1, le=86400)] = 3600.0
+
+
 class ReportConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[collectors.report]``: the daily report's local time and time zone."""
 
@@ -191,6 +198,7 @@ class CollectorsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     errors: ErrorsCollectorConfig = msgspec.field(default_factory=ErrorsCollectorConfig)
     health: HealthCollectorConfig = msgspec.field(default_factory=HealthCollectorConfig)
     report: ReportConfig = msgspec.field(default_factory=ReportConfig)
+    digest: DigestCollectorConfig = msgspec.field(default_factory=DigestCollectorConfig)
 
 
 class AlertsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

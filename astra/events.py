@@ -435,10 +435,11 @@ class ChartSeries(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class Chart(msgspec.Struct, frozen=True, kw_only=True):
-    """The data of one chart: series over time buckets (``line``), or bars per category.
+    """The data of one chart: series of values, one value per label along the x axis.
 
-    ``name`` is the file name's stem (``chart-<name>.png``); buckets start at ``start`` and
-    are ``step_s`` wide.
+    A time chart has a label per bucket (``14:00``), buckets starting at ``start`` and
+    ``step_s`` wide; a category chart (``step_s`` 0) a label per category. ``name`` ends
+    up in the image's file name.
     """
 
     name: Annotated[str, Meta(min_length=1, max_length=40)]
@@ -447,7 +448,7 @@ class Chart(msgspec.Struct, frozen=True, kw_only=True):
     style: Literal["line", "bar"] = "line"
     start: float = 0.0
     step_s: NonNegative = 0.0
-    categories: list[str] = msgspec.field(default_factory=list)
+    labels: list[str] = msgspec.field(default_factory=list)
     series: list[ChartSeries] = msgspec.field(default_factory=list)
 
 

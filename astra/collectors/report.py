@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
 import msgspec
 
+from astra.collectors.trends import TrendFold
 from astra.events import (
     Alert,
     Command,
@@ -115,6 +116,7 @@ class DailyReportCollector:
         at: str = "23:00",
         timezone: str = "Europe/Berlin",
         wall_clock: Callable[[], float] = time.time,
+        routes: Mapping[str, str] | None = None,
     ) -> None:
         self.at = at
         self.timezone = timezone
@@ -125,6 +127,10 @@ class DailyReportCollector:
         self._day = _Day()
         # Guild names the bot sent (id → latest name), kept across days.
         self._guild_names: dict[int, str] = {}
+        # The day hour by hour, for the report's charts (a day and a DST hour fit).
+        self._trends = TrendFold(
+            step_s=3600.0, max_buckets=26, routes=routes or {}, wall_clock=wall_clock
+        )
 
     # Every event counts in the report.
     kinds = None
@@ -141,6 +147,7 @@ class DailyReportCollector:
         """
         if not events:
             return
+        self._trends.observe_many(events)
         day = self._day
         kind = type(events[0])
         if kind is Command:
@@ -246,4 +253,8 @@ class DailyReportCollector:
             retries=day.retries,
             rate_limited=day.rate_limited,
             dropped=day.dropped,
+            charts=self._trends.charts(self.start, now, self._hour_label),
         )
+
+    def _hour_label(self, ts: float) -> str:
+        return datetime.fromtimestamp(ts, self._tz).strftime("%H:%M")

@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Sequence
 
 from astra.collectors.alerts import AlertBook
+from astra.collectors.digest import DigestCollector
 from astra.collectors.errors import ErrorsCollector
 from astra.collectors.files import FilesCollector, file_label
 from astra.collectors.health import HealthCollector
@@ -115,10 +116,21 @@ class Collectors:
             self.scheduler.add(health, on.health.interval)
             self.health = health
         if on.report.enabled:
-            report = DailyReportCollector(on.report.time, on.report.timezone, wall_clock=wall_clock)
+            report = DailyReportCollector(
+                on.report.time, on.report.timezone, wall_clock=wall_clock, routes=config.routes
+            )
             subscribe(report.observe_many, report.kinds)
             self.scheduler.add(report, CHECK_INTERVAL_S)
             self.report = report
+        if on.digest.enabled:
+            digest = DigestCollector(
+                config.routes,
+                window_s=on.digest.interval,
+                timezone=on.report.timezone,
+                wall_clock=wall_clock,
+            )
+            subscribe(digest.observe_many, digest.kinds)
+            self.scheduler.add(digest, on.digest.interval)
 
     async def run(self) -> None:
         """Run every enabled collector until cancelled."""

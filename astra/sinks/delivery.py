@@ -33,6 +33,7 @@ from astra.sinks.discord_http import (
 from astra.sinks.messages import MAX_FILE_BYTES, Embed, Field, OutgoingMessage, pack_messages
 from astra.sinks.preview import Preview
 from astra.sinks.render import render_window
+from astra.sinks.render.charts import chart_attachments
 from astra.sinks.render.names import NameBook
 from astra.statistics import DeliveryStatistics
 from astra.streams.windows import ChannelStream, Window
@@ -172,7 +173,8 @@ class ChannelDelivery:
         files = await anyio.to_thread.run_sync(
             build_attachments, window.channel, window.events, self.max_file_bytes
         )
-        queue = deque(pack_messages(embeds, files))
+        charts = await anyio.to_thread.run_sync(chart_attachments, window.events)
+        queue = deque(pack_messages(embeds, charts + files))
         while queue:
             message = queue.popleft()
             outcome = await self._send(message)
@@ -285,8 +287,11 @@ class ChannelDelivery:
         self._failed_posts += 1
         too_large = outcome.status == 413 or outcome.code == 40005
         if too_large and len(message.files) > 1:
-            return [OutgoingMessage(embeds=message.embeds)] * bool(message.embeds) + [
-                OutgoingMessage(files=[f]) for f in message.files
+            # Charts stay with the embeds that show them; every other file goes on its own.
+            shown = {e.attachment() for e in message.embeds}
+            images = [f for f in message.files if f.filename in shown]
+            return [OutgoingMessage(embeds=message.embeds, files=images)] * bool(message.embeds) + [
+                OutgoingMessage(files=[f]) for f in message.files if f not in images
             ]
         if too_large and message.files:
             events = message.files[0].events

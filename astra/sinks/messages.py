@@ -27,6 +27,7 @@ FILES_PER_MESSAGE = 10
 MAX_FILE_BYTES = 10 * 1024 * 1024 - 64 * 1024
 
 ELLIPSIS = "…"
+ATTACHMENT_SCHEME = "attachment://"
 
 
 class Field(msgspec.Struct, frozen=True):
@@ -43,6 +44,12 @@ class Footer(msgspec.Struct, frozen=True):
     text: str
 
 
+class EmbedImage(msgspec.Struct, frozen=True):
+    """An embed's image: ``attachment://<filename>`` shows a file of the same message."""
+
+    url: str
+
+
 class Embed(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """An embed, encoded exactly as Discord's JSON wants it."""
 
@@ -52,6 +59,7 @@ class Embed(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     fields: list[Field] = msgspec.field(default_factory=list)
     footer: Footer | None = None
     timestamp: str = ""
+    image: EmbedImage | None = None
 
     def text_length(self) -> int:
         """Characters that count toward the 6000-per-message limit."""
@@ -63,7 +71,18 @@ class Embed(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
 
     def is_empty(self) -> bool:
         """Discord refuses an embed with nothing in it."""
-        return not (self.title.strip() or self.description.strip() or self.fields or self.footer)
+        return not (
+            self.title.strip()
+            or self.description.strip()
+            or self.fields
+            or self.footer
+            or self.image
+        )
+
+    def attachment(self) -> str | None:
+        """The file name this embed's image shows (``attachment://name``), if any."""
+        url = self.image.url if self.image is not None else ""
+        return url.removeprefix(ATTACHMENT_SCHEME) if url.startswith(ATTACHMENT_SCHEME) else None
 
 
 class Attachment(msgspec.Struct, frozen=True):
@@ -201,13 +220,23 @@ def pack_messages(embeds: list[Embed], files: list[Attachment]) -> list[Outgoing
         used += size
     if current.embeds:
         messages.append(current)
-    # Attachments ride on the first messages, ten to a message.
-    remaining = list(files)
+    # An embed's image is a file of its own message: those files go with their embeds.
+    by_name = {f.filename: f for f in files}
+    shown: set[str] = set()
+    for message in messages:
+        for embed in message.embeds:
+            name = embed.attachment()
+            if name in by_name and name not in shown:
+                message.files.append(by_name[name])
+                shown.add(name)
+    # The other attachments ride on the first messages, ten to a message.
+    remaining = [f for f in files if f.filename not in shown]
     index = 0
     while remaining:
         if index >= len(messages):
             messages.append(OutgoingMessage())
-        messages[index].files = remaining[:FILES_PER_MESSAGE]
-        remaining = remaining[FILES_PER_MESSAGE:]
+        room = FILES_PER_MESSAGE - len(messages[index].files)
+        messages[index].files += remaining[:room]
+        remaining = remaining[room:]
         index += 1
     return [m for m in messages if not m.is_empty()]

@@ -60,6 +60,10 @@ def format_message(channel: str, message: OutgoingMessage) -> str:
     for embed in message.embeds:
         lines += format_embed(embed)
     for attachment in message.files:
+        if attachment.filename.endswith(".png"):
+            # A chart: the terminal cannot show it, only that it would be posted.
+            lines.append(f"┃ 📎 {attachment.filename} (chart, {fmt_bytes(len(attachment.data))})")
+            continue
         lines.append(
             f"┃ 📎 {attachment.filename} ({fmt_int(len(attachment.events))} events, "
             f"{fmt_bytes(len(attachment.data))} gzip)"

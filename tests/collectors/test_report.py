@@ -154,6 +154,6 @@ def test_the_report_names_its_top_guilds_where_the_bot_sent_names() -> None:
     built = report.build(1_700_000_100.0)
     assert [(r.name, r.count) for r in built.top_guilds] == [("1", 2), ("2", 1), ("3", 1)]
     assert built.guild_names == {"1": "Cats", "2": "Dogs"}
-    [embed] = render_report(built)
+    embed = render_report(built)[0]
     [guilds] = [f.value for f in embed.fields if f.name == "Top guilds"]
     assert "Cats" in guilds and "Dogs" in guilds and "3 " in guilds

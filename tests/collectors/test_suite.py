@@ -38,6 +38,7 @@ def test_suite_runs_blocking_collectors_in_threads_and_decides_process_down_in_e
         "errors": False,
         "health": False,
         "report": False,
+        "digest": False,
     }
     collectors.scheduler.run_once(entries["process"].collector)
     collectors.scheduler.run_once(entries["errors"].collector)

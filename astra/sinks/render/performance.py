@@ -8,8 +8,19 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from astra.events import Event, File, Latency, Metric, Performance, Process, Quantiles, System
+from astra.events import (
+    Digest,
+    Event,
+    File,
+    Latency,
+    Metric,
+    Performance,
+    Process,
+    Quantiles,
+    System,
+)
 from astra.sinks.messages import Embed, Field, code_block, cut
+from astra.sinks.render.digest import render_digest
 from astra.sinks.render.format import (
     COLOR_ERROR,
     COLOR_INFO,
@@ -26,7 +37,7 @@ from astra.streams.windows import Window
 from astra.units import fmt_duration, fmt_int, fmt_ms, fmt_num, fmt_pct
 
 # Kinds this summary shows; any other is only counted.
-_SHOWN = ("system", "process", "file", "performance", "latency", "metric")
+_SHOWN = ("system", "process", "file", "performance", "latency", "metric", "digest")
 
 
 def render_performance(window: Window) -> list[Embed]:
@@ -53,7 +64,11 @@ def render_performance(window: Window) -> list[Embed]:
         fields += _pipeline_fields(perfs[-1])
     fields += _raw_latency_fields(events)
     fields += other_events(events, _SHOWN)
-    return pack_embeds(header(window, color), fields)
+    digests = [e for e in events if isinstance(e, Digest)]
+    embeds = pack_embeds(header(window, color), fields)
+    for digest in digests:
+        embeds += render_digest(digest)
+    return embeds
 
 
 def _pipeline_fields(perf: Performance) -> list[Field]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from astra.events import Ranked, Report
 from astra.sinks.messages import FIELD_VALUE_MAX, Embed, Field, code_block, cut, escape_text
+from astra.sinks.render.charts import chart_embeds
 from astra.sinks.render.format import (
     COLOR_INFO,
     delivery_trouble,
@@ -64,7 +65,7 @@ def render_report(report: Report) -> list[Embed]:
             True,
         )
     )
-    return pack_embeds(embed, fields)
+    return pack_embeds(embed, fields) + chart_embeds(report, report.charts, COLOR_INFO)
 
 
 def _ranked_fields(name: str, ranked: list[Ranked], columns: tuple[str, str]) -> list[Field]:

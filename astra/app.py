@@ -137,9 +137,7 @@ class Sidecar:
                 for name, stream in self.bus.streams.items()
             },
             limiter=self.limiter.statistics(),
-            transport=(
-                self._transport.statistics() if self._transport else TransportStatistics()
-            ),
+            transport=(self._transport.statistics() if self._transport else TransportStatistics()),
             collectors=self.collectors.scheduler.statistics(),
         )
 
@@ -301,4 +299,3 @@ class Sidecar:
             log.info(
                 "stopped: everything delivered (%s events this run)", f"{self.bus.published:,}"
             )
-

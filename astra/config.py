@@ -115,6 +115,15 @@ class BufferConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_bytes: Annotated[int, Meta(ge=1024 * 1024, le=16 * 1024**3)] = 128 * 1024 * 1024
 
 
+class RecoveryConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[recovery]``: how much of today's history ``astra run`` reads back at start."""
+
+    enabled: bool = True
+    # A day of four channels at two posts a minute each is 11,520 posts.
+    max_messages: Annotated[int, Meta(ge=1, le=1_000_000)] = 20_000
+    max_bytes: Annotated[int, Meta(ge=1024 * 1024, le=64 * 1024**3)] = 512 * 1024 * 1024
+
+
 class ShutdownConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[shutdown]``: how long SIGTERM/SIGINT may take to deliver what is pending."""
 
@@ -271,6 +280,7 @@ class RawConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
     control: ControlConfig = msgspec.field(default_factory=ControlConfig)
+    recovery: RecoveryConfig = msgspec.field(default_factory=RecoveryConfig)
 
 
 class WebhookRef(msgspec.Struct, frozen=True):
@@ -311,6 +321,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
     control: ControlConfig = msgspec.field(default_factory=ControlConfig)
+    recovery: RecoveryConfig = msgspec.field(default_factory=RecoveryConfig)
 
     def secrets(self) -> list[str]:
         """Every configured secret, verbatim, for the redactor."""
@@ -460,6 +471,7 @@ def _resolve(raw: RawConfig, name: str) -> Config:
         alerts=raw.alerts,
         watch=raw.watch,
         control=raw.control,
+        recovery=raw.recovery,
     )
 
 
@@ -683,3 +695,12 @@ def parse_address(value: str, where: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"{where}: expected host:port, got {value!r}")
     return host, int(port)
+
+
+def history_gaps(config: Config, channels: list[str]) -> list[str]:
+    """What is missing to read ``channels`` back (a bot token, channel ids), as config keys."""
+    missing = [] if config.discord.token else ["discord.token"]
+    missing += [
+        f"channels.{name}.id" for name in channels if config.channels[name].channel_id is None
+    ]
+    return missing

@@ -131,6 +131,9 @@ class DailyReportCollector:
         self._trends = TrendFold(
             step_s=3600.0, max_buckets=26, routes=routes or {}, wall_clock=wall_clock
         )
+        # While the day's history is being read back, the report waits for it.
+        self._held = False
+        self._coverage = ""
 
     # Every event counts in the report.
     kinds = None
@@ -140,14 +143,18 @@ class DailyReportCollector:
         self.observe_many((event,))
 
     def observe_many(self, events: Sequence[Event]) -> None:
-        """Bus listener: fold a batch of events of one type into the day.
+        """Bus listener: fold a batch of events of one type into the day (and its charts)."""
+        self._trends.observe_many(events)
+        self._observe_day(events)
+
+    def _observe_day(self, events: Sequence[Event]) -> None:
+        """Fold a batch of events of one type into the day.
 
         Counting runs over the whole batch at once; only the types that carry problems or
         figures are looked at one by one.
         """
         if not events:
             return
-        self._trends.observe_many(events)
         day = self._day
         kind = type(events[0])
         if kind is Command:
@@ -205,13 +212,41 @@ class DailyReportCollector:
         elif isinstance(event, Alert) and event.state == "firing" and event.repeat == 0:
             day.alerts_fired += 1
 
+    def fold(self, events: Sequence[Event]) -> None:
+        """Fold events read back from the channels, in order, through the live fold."""
+        run: list[Event] = []
+        for event in events:
+            if run and type(event) is not type(run[0]):
+                self._replay(run)
+                run = []
+            run.append(event)
+        self._replay(run)
+
+    def _replay(self, events: Sequence[Event]) -> None:
+        if events:
+            # Read-back events go in the chart buckets of their own time, not of now.
+            self._trends.replay(events)
+            self._observe_day(events)
+
+    def hold(self) -> None:
+        """Send no report until ``recovered``: the day's history is being read back."""
+        self._held = True
+
+    def recovered(self, counted_from: float, coverage: str = "") -> None:
+        """The day is counted from ``counted_from`` (``coverage`` says why, when it is not the
+        day's start); the report may go out again."""
+        self.start = counted_from
+        self._coverage = coverage
+        self._held = False
+
     def collect(self) -> list[Event]:
         """The report, when its time has passed; otherwise nothing."""
         now = self._clock()
-        if now < self.due:
+        if now < self.due or self._held:
             return []
         report = self.build(now)
         self._day = _Day()
+        self._coverage = ""
         self.start = now
         self.due = next_report_time(now, self.at, self._tz)
         return [report]
@@ -254,6 +289,7 @@ class DailyReportCollector:
             rate_limited=day.rate_limited,
             dropped=day.dropped,
             charts=self._trends.charts(self.start, now, self._hour_label),
+            coverage=self._coverage,
         )
 
     def _hour_label(self, ts: float) -> str:

@@ -23,7 +23,16 @@ from astra.collectors.report import CHECK_INTERVAL_S, DailyReportCollector
 from astra.collectors.schedule import Emit, Scheduler
 from astra.collectors.system import SystemCollector
 from astra.config import Config
-from astra.events import Event, File, Listener, Performance, Process, Subscribe, System
+from astra.events import (
+    Alert,
+    Event,
+    File,
+    Listener,
+    Performance,
+    Process,
+    Subscribe,
+    System,
+)
 from astra.statistics import SidecarStatistics
 
 # What the errors and health collectors fold: the collectors' own readings, a few a minute.
@@ -38,6 +47,19 @@ def one_by_one(observe: Callable[[Event], None]) -> Listener:
             observe(event)
 
     return listener
+
+
+class _AfterRecovery:
+    """Runs a collector only once the day's history is restored (no alert fired twice)."""
+
+    def __init__(self, inner: ErrorsCollector, ready: Callable[[], bool]) -> None:
+        self.name = inner.name
+        self._inner = inner
+        self._ready = ready
+
+    def collect(self) -> list[Event]:
+        """The inner collector's events, once recovery is over; nothing before."""
+        return self._inner.collect() if self._ready() else []
 
 
 class Collectors:
@@ -62,6 +84,7 @@ class Collectors:
         subscribe(self.recent.observe_many, self.recent.kinds)
         self.health: HealthCollector | None = None
         self.report: DailyReportCollector | None = None
+        self._recovering = False
         watch = config.watch
         if on.system.enabled:
             system = SystemCollector(on.system.mounts, clock=clock, wall_clock=wall_clock)
@@ -99,7 +122,9 @@ class Collectors:
                 clock=wall_clock,
             )
             subscribe(one_by_one(checks.observe), READINGS)
-            self.scheduler.add(checks, on.errors.interval)
+            self.scheduler.add(
+                _AfterRecovery(checks, lambda: not self._recovering), on.errors.interval
+            )
         if on.health.enabled:
             ingest = {
                 "http": "" if config.ingest.http == "off" else config.ingest.http,
@@ -131,6 +156,25 @@ class Collectors:
             )
             subscribe(digest.observe_many, digest.kinds)
             self.scheduler.add(digest, on.digest.interval)
+
+    def hold(self) -> None:
+        """The day's history is about to be read back: alerts and the report wait for it."""
+        self._recovering = True
+        if self.report is not None:
+            self.report.hold()
+
+    def restore(self, events: Sequence[Event]) -> None:
+        """Fold events read back from the channels (oldest first) into the projections,
+        through the same fold as live events."""
+        if self.report is not None:
+            self.report.fold(events)
+        self.alerts.restore([e for e in events if isinstance(e, Alert)])
+
+    def recovered(self, counted_from: float, coverage: str = "") -> None:
+        """Recovery is over (or not possible): the report counts from ``counted_from``."""
+        self._recovering = False
+        if self.report is not None:
+            self.report.recovered(counted_from, coverage)
 
     async def run(self) -> None:
         """Run every enabled collector until cancelled."""

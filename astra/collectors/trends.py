@@ -56,9 +56,18 @@ class TrendFold:
 
     def observe_many(self, events: Sequence[Event]) -> None:
         """Bus listener: count a batch of events of one type into the bucket of now."""
-        if not events:
-            return
-        bucket = self._bucket(int(self._clock() // self.step_s))
+        if events:
+            self._count(self._bucket(int(self._clock() // self.step_s)), events)
+
+    def replay(self, events: Sequence[Event]) -> None:
+        """Count events of one type read back from the channels, each in its own time's bucket."""
+        by_bucket: dict[int, list[Event]] = {}
+        for event in events:
+            by_bucket.setdefault(int(event.time // self.step_s), []).append(event)
+        for index, batch in sorted(by_bucket.items()):
+            self._count(self._bucket(index), batch)
+
+    def _count(self, bucket: _Bucket, events: Sequence[Event]) -> None:
         first = events[0]
         if isinstance(first, Command):
             failed = sum(1 for e in events if isinstance(e, Command) and not e.ok)

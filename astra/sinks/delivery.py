@@ -9,6 +9,7 @@ never resent as is: it is split or simplified, and reported when nothing works.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import random
@@ -93,6 +94,8 @@ class ChannelDelivery:
         self._undeliverable = 0
         self._last_post: float | None = None
         self._latency_ms = LogHistogram()
+        # The channel's number for the next event delivered (attachment names carry them).
+        self._next_number = 1
 
     @property
     def name(self) -> str:
@@ -170,8 +173,11 @@ class ChannelDelivery:
 
     async def _deliver(self, window: Window) -> None:
         embeds = await anyio.to_thread.run_sync(render_window, window, self._names)
+        first, self._next_number = self._next_number, self._next_number + len(window.events)
         files = await anyio.to_thread.run_sync(
-            build_attachments, window.channel, window.events, self.max_file_bytes
+            functools.partial(
+                build_attachments, window.channel, window.events, self.max_file_bytes, first=first
+            )
         )
         charts = await anyio.to_thread.run_sync(chart_attachments, window.events)
         queue = deque(pack_messages(embeds, charts + files))
@@ -294,15 +300,21 @@ class ChannelDelivery:
                 OutgoingMessage(files=[f]) for f in message.files if f not in images
             ]
         if too_large and message.files:
-            events = message.files[0].events
+            refused = message.files[0]
+            events = refused.events
             self.max_file_bytes = max(256 * 1024, self.max_file_bytes // 2)
             if len(events) < 2:
                 return None
-            halves = [events[: len(events) // 2], events[len(events) // 2 :]]
+            middle = len(events) // 2
             files = []
-            for half in halves:
+            for first, half in (
+                (refused.first, events[:middle]),
+                (refused.first + middle, events[middle:]),
+            ):
                 files += await anyio.to_thread.run_sync(
-                    build_attachments, self.name, half, self.max_file_bytes
+                    functools.partial(
+                        build_attachments, self.name, half, self.max_file_bytes, first=first
+                    )
                 )
             return pack_messages(list(message.embeds), files)
         if message.embeds and not (

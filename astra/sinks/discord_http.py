@@ -82,7 +82,8 @@ def _payload(message: OutgoingMessage, username: str) -> dict[str, Any]:
     return payload
 
 
-def _error_summary(status: int, body: bytes) -> tuple[int, str]:
+def error_summary(status: int, body: bytes) -> tuple[int, str]:
+    """Discord's error code and a one-line reason from an error answer's body."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -214,7 +215,7 @@ class DiscordHttp:
             return Delivered(message_id)
         if status == 429:
             return self._rate_limited(key, channel, headers, body)
-        code, reason = _error_summary(status, body)
+        code, reason = error_summary(status, body)
         if status in (401, 403, 404):
             return WebhookGone(status, reason)
         if 400 <= status < 500 and status not in (408, 409):
@@ -262,7 +263,7 @@ class DiscordHttp:
                         await asyncio.sleep(min(retry.after, 60.0))
                         continue
                     if response.status >= 400:
-                        _, reason = _error_summary(response.status, raw)
+                        _, reason = error_summary(response.status, raw)
                         raise DiscordApiError(f"{method} {path.split('?')[0]}: {reason}")
                     return orjson.loads(raw) if raw else None
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:

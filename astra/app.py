@@ -34,6 +34,7 @@ from astra.config import (
 )
 from astra.errors import DiscordApiError
 from astra.events import ConfigLoaded, Event, Lifecycle, run_id
+from astra.readback.history import ChannelHistory
 from astra.readback.recovery import SpanReader
 from astra.readback.source import channel_histories
 from astra.readback.when import local_day_bounds, snowflake_at
@@ -328,6 +329,7 @@ class Sidecar:
         bounds = self.config.recovery
         span: SpanReader | None = None
         counted_from, coverage, failure = start, "", ""
+        histories: list[ChannelHistory] = []
         try:
             histories = await channel_histories(self.config, reader, channels, notice=notice)
             span = SpanReader(
@@ -362,9 +364,15 @@ class Sidecar:
             self.emit(Lifecycle(action="recovery_failed", detail=failure))
             return
         assert totals is not None and span is not None
+        fetched = sum(h.fetched for h in histories)
+        way = (
+            f"{fetched:,} posts fetched through the webhook (no Message Content intent)"
+            if fetched
+            else "attachments from the channel listing"
+        )
         detail = (
             f"read {totals.posts:,} posts, {totals.events:,} events since {since} in "
-            f"{time.monotonic() - began:.1f} s"
+            f"{time.monotonic() - began:.1f} s; {way}"
             + (f"; {coverage}" if coverage else "")
             + (f"; {notices} problems (stderr)" if notices else "")
         )

@@ -21,7 +21,7 @@ from astra.sinks.discord_read import DiscordReader
 from astra.units import fmt_int
 
 # Event ids remembered to drop duplicates that ranges alone cannot tell (bounded memory).
-RECENT_IDS = 200_000
+RECENT_IDS = 50_000
 # Files smaller than this are decoded on the event loop; larger ones in a worker thread.
 INLINE_BYTES = 64 * 1024
 

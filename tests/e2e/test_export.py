@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
+import pty
 import re
+import select
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -14,6 +19,7 @@ from tests.conftest import CHANNEL_NAMES, Launch
 from tests.fake_discord import FakeDiscord
 from tests.sidecar import run_cli, write_config
 
+ASTRA = (sys.executable, "-m", "astra")
 FAST = "[flush]\ninterval = 0.3\ncritical_delay = 0.1\n"
 QUIET_COLLECTORS = "".join(
     f"[collectors.{name}]\nenabled = false\n"
@@ -211,3 +217,55 @@ def test_export_and_report_need_the_bot_token_and_channel_ids(tmp_path: Path) ->
             assert "channels.logs.id" in lines[0] and hook.token not in lines[0]
         bad = run_cli("export", "--config", str(config), "--channel", "logs", "--since", "soon")
         assert bad.returncode == 2 and "discord.token" in bad.stderr
+
+
+def test_export_orders_several_runs_by_posting_and_shows_progress_on_a_terminal(
+    launch: Launch, tmp_path: Path
+) -> None:
+    """Events of two runs (each numbering from 1 again) come out in posting order, and a
+    terminal's stderr gets a progress line naming messages, events and the rate."""
+    with FakeDiscord(bucket_limit=50) as discord:
+        body, ids = readable_channels(discord)
+        events = bot_events("r", 40)
+        for half in (events[:20], events[20:]):
+            sidecar = launch(body + FAST + QUIET_COLLECTORS)
+            post_in_batches(sidecar, half, discord, ids["logs"], 10)
+            assert sidecar.stop() == 0
+        runs = {
+            re.sub(r"-\d+-\d+\.jsonl\.gz$", "", n)
+            for m in discord.messages(ids["logs"])
+            for n, _ in m.files
+        }
+        assert len(runs) == 2
+        config_path = write_config(tmp_path / "export.toml", 1, body)
+        controller, terminal = pty.openpty()
+        done = subprocess.run(
+            [
+                *ASTRA,
+                "export",
+                "--config",
+                str(config_path),
+                "--channel",
+                "logs",
+                "--source",
+                "bot",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=terminal,
+            timeout=60,
+        )
+        os.close(terminal)
+        shown = b""
+        while select.select([controller], [], [], 0.5)[0]:
+            try:
+                chunk = os.read(controller, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+        os.close(controller)
+        assert done.returncode == 0
+        exported = [json.loads(line) for line in done.stdout.splitlines()]
+        assert [e["id"] for e in exported] == [e["id"] for e in events]
+        assert re.search(rb"\d+ messages \xc2\xb7 40 events \xc2\xb7 .* events/s", shown), shown

@@ -29,6 +29,7 @@ from astra.sinks.discord_read import DiscordReader
 from astra.sinks.messages import OutgoingMessage, pack_messages
 from astra.sinks.preview import Preview
 from astra.sinks.ratelimit import RateLimiter
+from astra.sinks.render.charts import chart_attachments
 from astra.sinks.render.report import render_report
 
 EXIT_FAILED = 1
@@ -146,7 +147,9 @@ def run_report(config: Config, day: str | None, *, post: bool) -> int:
         report = collector.build(end)
         messages = pack_messages(
             render_report(report),
-            build_attachments("diagnostics", [report], first=1, run=run_id()),
+            # The charts' files first: each embed that shows one names it.
+            chart_attachments([report])
+            + build_attachments("diagnostics", [report], first=1, run=run_id()),
         )
         preview = Preview()
         for message in messages:

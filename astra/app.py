@@ -172,6 +172,7 @@ class Sidecar:
             limiter=self.limiter.statistics(),
             transport=(self._transport.statistics() if self._transport else TransportStatistics()),
             collectors=self.collectors.scheduler.statistics(),
+            control=self.control.statistics(),
         )
 
     def health(self) -> dict[str, Any]:

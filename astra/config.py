@@ -609,6 +609,13 @@ def ingest_warnings(config: Config) -> list[str]:
                 "token crosses the network in clear text (set ingest.tls_cert and "
                 "ingest.tls_key, or keep the network private)"
             )
+    http = _parse_address(ingest.http, "ingest.http")
+    if config.control.token and http and not _is_loopback(http[0]) and not ingest.tls_cert:
+        warnings.append(
+            f"ingest.http listens on {ingest.http}, beyond loopback, without TLS: the control "
+            "token (who may mute alerts) crosses the network in clear text (set "
+            "ingest.tls_cert and ingest.tls_key, or keep the network private)"
+        )
     return warnings
 
 

@@ -161,6 +161,15 @@ class PipelineTotals(msgspec.Struct, frozen=True, kw_only=True):
     accept_errors: int  # accept() failures for lack of file descriptors or memory
 
 
+class ControlStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """The control endpoint (``/v1/control/*``, the ``/astra`` commands)."""
+
+    enabled: bool = False  # a control token is configured
+    requests: int = 0  # requests to the control routes, answered or refused
+    unauthorized: int = 0  # refused: no control token, or a wrong one
+    mutes: int = 0  # alert mutes in force now
+
+
 class SidecarStatistics(msgspec.Struct, frozen=True, kw_only=True):
     """The running sidecar: every stage's snapshot, taken at ``at``."""
 
@@ -174,6 +183,7 @@ class SidecarStatistics(msgspec.Struct, frozen=True, kw_only=True):
     limiter: RateLimiterStatistics = msgspec.field(default_factory=RateLimiterStatistics)
     transport: TransportStatistics = msgspec.field(default_factory=TransportStatistics)
     collectors: list[CollectorStatistics] = msgspec.field(default_factory=list)
+    control: ControlStatistics = msgspec.field(default_factory=ControlStatistics)
 
     @property
     def uptime_s(self) -> float:

@@ -24,6 +24,7 @@ from aiohttp import web
 
 from astra.collectors.mutes import MuteError, Mutes
 from astra.events import Event, Lifecycle
+from astra.statistics import ControlStatistics
 from astra.units import fmt_duration
 from astra.wire_auth import bearer_ok, token_key
 
@@ -73,6 +74,15 @@ class ControlEndpoint:
         self._views = {"health": health, "errors": errors, "report": report}
         self.requests = 0
         self.unauthorized = 0
+
+    def statistics(self) -> ControlStatistics:
+        """The control endpoint's figures now."""
+        return ControlStatistics(
+            enabled=self._key is not None,
+            requests=self.requests,
+            unauthorized=self.unauthorized,
+            mutes=len(self._mutes.active()),
+        )
 
     def add_routes(self, app: web.Application) -> None:
         """Register the control routes on ``app``."""

@@ -76,6 +76,8 @@ def test_only_the_control_token_grants_control(launch: Launch) -> None:
     assert status == 200
     assert 0 <= health["score"] <= 100
     assert health["muted"] == []
+    figures = sidecar.health()["statistics"]["control"]
+    assert figures == {"enabled": True, "requests": 8, "unauthorized": 6, "mutes": 0}
     assert sidecar.stop() == 0
     assert CONTROL_TOKEN not in sidecar.stderr + sidecar.stdout
 
@@ -159,3 +161,15 @@ def test_control_config_errors_are_one_line(tmp_path: Path, text: str, needles: 
     code, output = check(tmp_path, text)
     assert_one_line_error(code, output, *needles)
     assert INGEST_TOKEN not in output
+
+
+def test_a_control_token_over_plain_http_beyond_loopback_is_warned_about(tmp_path: Path) -> None:
+    """``astra check`` warns that the control token would cross the network in clear text."""
+    text = (
+        f'[ingest]\nhttp = "0.0.0.0:8787"\ntoken = "{INGEST_TOKEN}"\n'
+        f'[control]\ntoken = "{CONTROL_TOKEN}"\n'
+    )
+    code, output = check(tmp_path, text)
+    assert code == 0, output
+    assert "the control token (who may mute alerts) crosses the network in clear text" in output
+    assert CONTROL_TOKEN not in output

@@ -205,7 +205,12 @@ class Sidecar:
             "published": snapshot.bus.published,
             "pending": snapshot.bus.held,
             "firing": [
-                {"alert": f"{a.rule}:{a.subject}", "severity": a.severity, "message": a.message}
+                {
+                    "alert": f"{a.rule}:{a.subject}",
+                    "severity": a.severity,
+                    "message": a.message,
+                    "muted": collectors.mutes.is_muted(a.rule, a.subject),
+                }
                 for a in collectors.alerts.firing.values()
             ],
             "muted": [msgspec.to_builtins(m) for m in collectors.mutes.active()],

@@ -895,6 +895,32 @@ def _missing_attachment_refs(payload: JSONObject, files: list[tuple[str, bytes]]
     return ", ".join(missing)
 
 
+def _check_autocomplete_choices(errors: _FormErrors, data: Any) -> None:
+    """An autocomplete answer: ``data.choices``, at most 25, names of 1-100 characters and
+    string values of at most 100 (Discord: "Autocomplete" interaction response)."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list):
+        errors.add(("data", "choices"), "BASE_TYPE_REQUIRED", "This field is required")
+        return
+    if len(choices) > 25:
+        errors.add(("data", "choices"), "BASE_TYPE_MAX_LENGTH", "Must be 25 or fewer in length.")
+    for n, choice in enumerate(choices):
+        name = choice.get("name") if isinstance(choice, dict) else None
+        value = choice.get("value") if isinstance(choice, dict) else None
+        if not isinstance(name, str) or not 1 <= len(name) <= 100:
+            errors.add(
+                ("data", "choices", n, "name"),
+                "BASE_TYPE_BAD_LENGTH",
+                "Must be between 1 and 100 in length.",
+            )
+        if isinstance(value, str) and len(value) > 100:
+            errors.add(
+                ("data", "choices", n, "value"),
+                "BASE_TYPE_MAX_LENGTH",
+                "Must be 100 or fewer in length.",
+            )
+
+
 def _is_empty_message(payload: JSONObject, file_count: int) -> bool:
     """Whether a message would have no content, embed, component, poll, sticker or file."""
     content = payload.get("content")
@@ -1932,6 +1958,8 @@ class FakeDiscord:
                         errors.paths += [f"data.{path}" for path in inner.paths]
                     if _is_empty_message(data, len(files)):
                         errors.add(("data",), "BASE_TYPE_REQUIRED", "Cannot send an empty message")
+            if kind == 8:
+                _check_autocomplete_choices(errors, data)
             if errors:
                 self._violation_locked("Invalid Form Body", ", ".join(errors.paths), request)
                 return _json_response(

@@ -1296,3 +1296,11 @@ def test_an_interaction_is_answered_once_with_a_valid_message() -> None:
         again = call(url, payload=answer, user_agent=None)
         assert (again.status, again.json()["code"]) == (400, 40060)
         assert discord.interaction_response(55) == answer
+        discord.expect_interaction(56, "tok-56")
+        suggest = f"{discord.api_base}/interactions/56/tok-56/callback"
+        many = {"type": 8, "data": {"choices": [{"name": "x", "value": "x"}] * 26}}
+        refused = call(suggest, payload=many, user_agent=None)
+        assert (refused.status, refused.json()["code"]) == (400, 50035)
+        assert error_at(refused.json()["errors"], "data.choices")
+        ok_choices = {"type": 8, "data": {"choices": [{"name": "cpu", "value": "cpu"}]}}
+        assert call(suggest, payload=ok_choices, user_agent=None).status == 200

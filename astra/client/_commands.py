@@ -139,11 +139,23 @@ class AstraCommands:
             who = str(interaction.user)
             await commands.respond(interaction, lambda: commands.mute(alert, duration, who))
 
+        @mute.autocomplete("alert")
+        async def firing_alerts(
+            interaction: discord.Interaction, current: str
+        ) -> list[app_commands.Choice[str]]:
+            return await commands.suggest(current, "firing")
+
         @group.command(name="unmute", description="End an alert's mute")
         @app_commands.describe(alert="The alert as it was muted")
         async def unmute(interaction: discord.Interaction, alert: str) -> None:
             who = str(interaction.user)
             await commands.respond(interaction, lambda: commands.unmute(alert, who))
+
+        @unmute.autocomplete("alert")
+        async def muted_alerts(
+            interaction: discord.Interaction, current: str
+        ) -> list[app_commands.Choice[str]]:
+            return await commands.suggest(current, "muted")
 
         return group
 
@@ -168,6 +180,23 @@ class AstraCommands:
             embed=embed, ephemeral=True, allowed_mentions=discord.AllowedMentions.none()
         )
 
+    async def suggest(self, current: str, which: str) -> list[app_commands.Choice[str]]:
+        """Alert names to offer while typing: those firing (and their rules), or those muted."""
+        try:
+            status, answer = await self.client.ask("health")
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            return []  # no suggestions; the command itself will say what is wrong
+        if status != 200 or not isinstance(answer, dict):
+            return []
+        names: list[str] = []
+        for item in answer.get(which, []):
+            name = str(item.get("alert", ""))
+            names += [name, name.split(":", 1)[0]] if which == "firing" else [name]
+        typed = current.lower()
+        found = [n for n in dict.fromkeys(names) if n and typed in n.lower()]
+        # Discord takes at most 25 choices of 1-100 characters.
+        return [app_commands.Choice(name=n[:100], value=n[:100]) for n in found[:25]]
+
     async def health(self) -> discord.Embed:
         """``/astra health``."""
         status, answer = await self.client.ask("health")
@@ -187,7 +216,8 @@ class AstraCommands:
         if reasons:
             embed.add_field(name="What lowers it", value="\n".join(reasons)[:1024], inline=False)
         firing = [
-            f"• **{text(a['alert'], 100)}** {a['severity']}: {text(a['message'])}"
+            f"• {'🔇 ' if a.get('muted') else ''}**{text(a['alert'], 100)}** {a['severity']}: "
+            f"{text(a['message'])}"
             for a in answer.get("firing", [])[:8]
         ]
         embed.add_field(

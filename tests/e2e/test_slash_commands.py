@@ -180,3 +180,45 @@ async def test_a_wrong_control_token_is_shown_as_the_sidecars_refusal(
     assert "401: missing or wrong control token" in answer
     assert control(sidecar, "health")[1]["muted"] == []
     assert sidecar.stop() == 0
+
+
+async def suggest(fake: FakeDiscord, bot: commands.Bot, sub: str, typed: str) -> list[str]:
+    """Type ``typed`` into ``/astra <sub>``'s alert option; the choices the bot offers."""
+    interaction_id = next(_ids)
+    token = f"interaction-token-{interaction_id}"
+    fake.expect_interaction(interaction_id, token)
+    data = astra_command(sub, alert=typed)
+    data["options"][0]["options"][0]["focused"] = True
+    payload: Any = {**interaction_payload(interaction_id, data)}
+    payload["token"], payload["type"] = token, 4  # APPLICATION_COMMAND_AUTOCOMPLETE
+    bot._connection.parse_interaction_create(payload)
+    for _ in range(200):
+        answer = fake.interaction_response(interaction_id)
+        if answer is not None:
+            assert answer["type"] == 8
+            return [c["value"] for c in answer["data"]["choices"]]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no suggestions for /astra {sub}: {fake.violations}")
+
+
+async def test_alert_names_are_suggested_while_typing(
+    discord: FakeDiscord, launch: Launch, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """mute offers the firing alerts and their rules; unmute offers what is muted."""
+    body, _ = webhook_channels(discord)
+    sidecar = launch(body + DOWN + CONTROL)
+    sidecar.wait_for(lambda: control(sidecar, "health")[1]["firing"] != [])
+    async with bot_on(discord, sidecar.port, monkeypatch, CONTROL_TOKEN) as bot:
+        to_mute = await suggest(discord, bot, "mute", "ghost")
+        everything = await suggest(discord, bot, "mute", "")
+        nothing_muted = await suggest(discord, bot, "unmute", "")
+        await invoke(discord, bot, "mute", alert="process_down", duration="1h")
+        to_unmute = await suggest(discord, bot, "unmute", "proc")
+        health = embed_text(await invoke(discord, bot, "health"))
+    assert sidecar.stop() == 0
+    discord.assert_no_violations()
+
+    assert to_mute == ["process_down:process:ghost"]
+    assert everything == ["process_down:process:ghost", "process_down"]
+    assert (nothing_muted, to_unmute) == ([], ["process_down"])
+    assert "🔇 **process\\_down:process:ghost**" in health

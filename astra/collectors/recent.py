@@ -18,6 +18,7 @@ from astra.problems import Group, Problem, problem_of
 WINDOW_S = 3600.0
 MAX_KEPT = 20_000
 SAMPLE_CHARS = 300
+_PROBLEM_LEVELS = frozenset({"warning", "error", "critical"})
 
 
 class RecentProblems:
@@ -34,7 +35,13 @@ class RecentProblems:
         self._kept: deque[tuple[float, str, Problem]] = deque(maxlen=MAX_KEPT)
 
     def observe_many(self, events: Sequence[Event]) -> None:
-        """Bus listener: keep the problems among ``events``."""
+        """Bus listener: keep the problems among ``events`` (a batch of one type)."""
+        first = events[0] if events else None
+        # Most commands succeed and most logs are info: skip those without a call each.
+        if isinstance(first, Command):
+            events = [e for e in events if isinstance(e, Command) and not e.ok]
+        elif isinstance(first, Log):
+            events = [e for e in events if isinstance(e, Log) and e.level in _PROBLEM_LEVELS]
         for event in events:
             problem = problem_of(event)
             if problem is not None:

@@ -10,8 +10,19 @@ mentions and fences), and cut to ``SHOWN_CHARS``.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol, cast
 
 from astra.events import Command, Event, Guild, Member, Message, Reaction, Voice
+
+
+class _Named(Protocol):
+    """What message, command, voice and reaction events have in common here."""
+
+    guild_id: int | None
+    guild_name: str | None
+    channel_id: int | None
+    channel_name: str | None
+
 
 # Ids remembered per kind: a bot in many guilds must not grow memory without end.
 MAX_NAMES = 20_000
@@ -30,14 +41,26 @@ class NameBook:
         self._channels: dict[int, str] = {}
 
     def observe_many(self, events: Sequence[Event]) -> None:
-        """Bus listener: learn the names the events carry."""
-        for event in events:
-            guild_id = getattr(event, "guild_id", None)
-            name = event.name if isinstance(event, Guild) else getattr(event, "guild_name", None)
+        """Bus listener: learn the names a batch of events of one type carries.
+
+        A batch is deduplicated first: a burst of messages from one channel is one lookup.
+        """
+        if not events:
+            return
+        guilds: set[tuple[int | None, str | None]]
+        if isinstance(events[0], Guild):
+            guilds = {(e.guild_id, e.name) for e in events if isinstance(e, Guild) and e.name}
+        else:
+            named = cast(Sequence[_Named], events)  # every other kind here carries the names
+            guilds = {(e.guild_id, e.guild_name) for e in named if e.guild_name}
+        for guild_id, name in guilds:
             if guild_id is not None and name:
                 self._learn(self._guilds, guild_id, name)
-            channel_id = getattr(event, "channel_id", None)
-            channel = getattr(event, "channel_name", None)
+        if isinstance(events[0], Guild | Member):
+            return  # no channel in these
+        named = cast(Sequence[_Named], events)
+        channels = {(e.channel_id, e.channel_name) for e in named if e.channel_name}
+        for channel_id, channel in channels:
             if channel_id is not None and channel:
                 self._learn(self._channels, channel_id, channel)
 

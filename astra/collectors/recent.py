@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from astra.events import Command, Error, Event, Log, ProblemGroup
 from astra.problems import Group, Problem, problem_of
@@ -39,9 +40,10 @@ class RecentProblems:
         first = events[0] if events else None
         # Most commands succeed and most logs are info: skip those without a call each.
         if isinstance(first, Command):
-            events = [e for e in events if isinstance(e, Command) and not e.ok]
+            events = [e for e in cast(Sequence[Command], events) if not e.ok]
         elif isinstance(first, Log):
-            events = [e for e in events if isinstance(e, Log) and e.level in _PROBLEM_LEVELS]
+            levels = _PROBLEM_LEVELS
+            events = [e for e in cast(Sequence[Log], events) if e.level in levels]
         for event in events:
             problem = problem_of(event)
             if problem is not None:

@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta
-from typing import TypeVar
+from typing import Protocol, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 import msgspec
@@ -82,6 +82,13 @@ def next_report_time(after: float, at: str, tz: ZoneInfo) -> float:
         if candidate.timestamp() > after:
             return candidate.timestamp()
     raise AssertionError("unreachable: a local time recurs within three days")
+
+
+class _GuildNamed(Protocol):
+    """Message, command, voice and reaction events: a guild id and maybe its name."""
+
+    guild_id: int | None
+    guild_name: str | None
 
 
 class _Day(msgspec.Struct, kw_only=True):
@@ -182,9 +189,14 @@ class DailyReportCollector:
 
     def _learn_names(self, events: Sequence[Event]) -> None:
         names = self._guild_names
-        for event in events:
-            guild_id = getattr(event, "guild_id", None)
-            name = event.name if isinstance(event, Guild) else getattr(event, "guild_name", None)
+        # One pass without a call per event (the hot path: every message and command).
+        pairs: set[tuple[int | None, str | None]]
+        if isinstance(events[0], Guild):
+            pairs = {(e.guild_id, e.name) for e in cast(Sequence[Guild], events) if e.name}
+        else:
+            named = cast(Sequence[_GuildNamed], events)
+            pairs = {(e.guild_id, e.guild_name) for e in named if e.guild_name}
+        for guild_id, name in pairs:
             if guild_id is not None and name and (guild_id in names or len(names) < MAX_KEYS):
                 names[guild_id] = name
 

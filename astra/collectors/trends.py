@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from typing import Literal
+from typing import Literal, cast
 
 import msgspec
 
@@ -70,7 +70,8 @@ class TrendFold:
     def _count(self, bucket: _Bucket, events: Sequence[Event]) -> None:
         first = events[0]
         if isinstance(first, Command):
-            failed = sum(1 for e in events if isinstance(e, Command) and not e.ok)
+            # A list of bools summed: no generator frame per event on the hot path.
+            failed = len(events) - sum([e.ok for e in cast(Sequence[Command], events)])
             bucket.commands += len(events)
             bucket.errors += failed
             bucket.routes["command.failed"] += failed

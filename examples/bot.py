@@ -9,6 +9,9 @@ sidecar. Nothing else in this file is about astra except the optional custom met
     export DISCORD_TOKEN=...                      # the bot's token
     export ASTRA_ADDRESS=udp://127.0.0.1:8787     # optional: this is the default
     export ASTRA_SOURCE=example-bot               # optional: how events name this bot
+    export ASTRA_CONTROL_TOKEN=...                # optional: the sidecar's [control] token,
+                                                  # adds /astra health|errors|report|mute|unmute
+                                                  # (then run !sync once)
     astra run &                                   # the sidecar
     python examples/bot.py
 """

@@ -118,7 +118,8 @@ class ControlEndpoint:
     async def _body(self, request: web.Request) -> MuteRequest | web.Response:
         if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
             return _answer(413, {"error": f"body too large: limit is {MAX_BODY_BYTES} bytes"})
-        raw = await request.content.read(MAX_BODY_BYTES + 1)
+        # Bounded twice: by Content-Length above and by the server's body limit here.
+        raw = await request.read()
         if len(raw) > MAX_BODY_BYTES:
             return _answer(413, {"error": f"body too large: limit is {MAX_BODY_BYTES} bytes"})
         try:

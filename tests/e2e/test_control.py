@@ -83,7 +83,8 @@ def test_only_the_control_token_grants_control(launch: Launch) -> None:
 
 
 def test_bad_mute_requests_are_refused_with_the_reason(launch: Launch) -> None:
-    """A duration astra cannot read, a week and more, or an unknown field: 400 and why."""
+    """A duration astra cannot read, a week and more, an unknown field: 400 and why; 413 when
+    the body is too large for a control request."""
     sidecar = launch(CONTROL)
     cases = [
         ({"alert": "cpu", "duration": "soon"}, "duration: not a duration: 'soon'"),
@@ -95,6 +96,8 @@ def test_bad_mute_requests_are_refused_with_the_reason(launch: Launch) -> None:
         status, answer = control(sidecar, "mute", body)
         assert status == 400
         assert answer["error"].startswith(reason), answer
+    status, answer = control(sidecar, "mute", {"alert": "x" * 5000, "duration": "1h"})
+    assert (status, answer["error"]) == (413, "body too large: limit is 4096 bytes")
     status, answer = control(sidecar, "unmute", {"alert": "cpu"})
     assert (status, answer["error"]) == (404, "'cpu' is not muted")
     assert sidecar.stop() == 0

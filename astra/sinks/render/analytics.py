@@ -28,7 +28,7 @@ def render_analytics(window: Window, names: NameBook | None = None) -> list[Embe
     events = window.events
     if names is None:
         names = NameBook()
-        names.observe_many(events)
+        names.learn(events)
     embed = header(window, COLOR_OK, f"activity {_activity(window)}" if events else "")
     fields = [Field("Activity", code_block(table(kind_counts(events))), inline=False)]
 

@@ -64,6 +64,15 @@ class NameBook:
             if channel_id is not None and channel:
                 self._learn(self._channels, channel_id, channel)
 
+    def learn(self, events: Sequence[Event]) -> None:
+        """Learn the names in events of any types (a window's), kind by kind."""
+        by_kind: dict[type[Event], list[Event]] = {}
+        for event in events:
+            if isinstance(event, self.kinds):
+                by_kind.setdefault(type(event), []).append(event)
+        for batch in by_kind.values():
+            self.observe_many(batch)
+
     def _learn(self, book: dict[int, str], key: int, name: str) -> None:
         if book.get(key) == name:
             return

@@ -4,6 +4,7 @@ daily report through the real delivery, both posted to the strict fake Discord."
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -21,6 +22,7 @@ from astra.sinks.ratelimit import RateLimiter
 from astra.sinks.render.charts import CHART_H, CHART_W
 from astra.streams.windows import ChannelStream, Window
 from tests.conftest import Clock, Launch, webhook_channels
+from tests.e2e.test_config import assert_one_line_error, check
 from tests.fake_discord import FakeDiscord, PostedMessage
 from tests.sinks.test_charts import decode_png
 
@@ -130,3 +132,16 @@ async def test_the_daily_report_posts_its_charts_through_delivery(discord: FakeD
     [daily] = [e for e in embeds if e.get("title", "").startswith("📅 daily report")]
     top_guilds = next(f for f in daily["fields"] if f["name"] == "Top guilds")
     assert "Cats" in top_guilds["value"]
+
+
+@pytest.mark.parametrize(
+    ("text", "needles"),
+    [
+        ("[collectors.digest]\ninterval = 0.5\n", ["collectors.digest.interval", ">= 1"]),
+        ("[collectors.digest]\nevery = 60\n", ["collectors.digest.every", "unknown key"]),
+    ],
+)
+def test_digest_config_errors_are_one_line(tmp_path: Path, text: str, needles: list[str]) -> None:
+    """``astra check`` names the digest key and the problem in one line."""
+    code, output = check(tmp_path, text)
+    assert_one_line_error(code, output, *needles)

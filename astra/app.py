@@ -19,17 +19,29 @@ from astra.collectors.ingest_http import HttpIngest
 from astra.collectors.ingest_udp import UdpIngest
 from astra.collectors.pipeline import PipelineReporter
 from astra.collectors.suite import Collectors
-from astra.config import CHANNELS, Config, ingest_warnings, parse_address, server_tls_context
-from astra.events import ConfigLoaded, Event, Lifecycle
+from astra.config import (
+    CHANNELS,
+    Config,
+    ingest_warnings,
+    mention_ids,
+    parse_address,
+    server_tls_context,
+)
+from astra.events import Alert, ConfigLoaded, Event, Health, Lifecycle
 from astra.redaction import Redactor
 from astra.sinks.delivery import ChannelDelivery
 from astra.sinks.discord_http import DiscordHttp
+from astra.sinks.heartbeat import Heartbeat, pipeline_trouble
+from astra.sinks.notify import Mentions
 from astra.sinks.preview import Preview
 from astra.sinks.ratelimit import RateLimiter
+from astra.sinks.status_board import StatusBoard
 from astra.statistics import (
     ChannelStatistics,
     DeliveryStatistics,
+    HeartbeatStatistics,
     SidecarStatistics,
+    StatusBoardStatistics,
     TransportStatistics,
 )
 from astra.streams.bus import Bus
@@ -98,6 +110,8 @@ class Sidecar:
         self._metrics: MetricsEndpoint | None = None
         self.reporter = PipelineReporter(self.statistics, self.emit)
         self.deliveries: list[ChannelDelivery] = []
+        self.board: StatusBoard | None = None
+        self.heartbeat: Heartbeat | None = None
         self.collectors = Collectors(
             config, emit=self.emit, subscribe=self.bus.subscribe, snapshot=self.statistics
         )
@@ -137,10 +151,10 @@ class Sidecar:
                 for name, stream in self.bus.streams.items()
             },
             limiter=self.limiter.statistics(),
-            transport=(
-                self._transport.statistics() if self._transport else TransportStatistics()
-            ),
+            transport=(self._transport.statistics() if self._transport else TransportStatistics()),
             collectors=self.collectors.scheduler.statistics(),
+            board=self.board.statistics() if self.board else StatusBoardStatistics(),
+            heartbeat=self.heartbeat.statistics() if self.heartbeat else HeartbeatStatistics(),
         )
 
     def health(self) -> dict[str, Any]:
@@ -177,6 +191,7 @@ class Sidecar:
                 username=self.config.discord.username,
             )
             preview = Preview()
+            roles, users = mention_ids(self.config.alerts)
             for name in CHANNELS:
                 channel = self.config.channels[name]
                 self.deliveries.append(
@@ -189,8 +204,11 @@ class Sidecar:
                         add_secret=self.redactor.add_secret,
                         webhook_name=self.config.discord.webhook_name,
                         max_window_events=self.config.buffer.max_events,
+                        mentions=Mentions(roles=roles, users=users),
+                        timezone=self.config.collectors.report.timezone,
                     )
                 )
+            self._start_board_and_heartbeat(http, session)
             await self._start_ingest()
             self._announce()
             # One receiver for the whole run: a second signal during shutdown must cut the
@@ -202,6 +220,10 @@ class Sidecar:
                     async with anyio.create_task_group() as background:
                         background.start_soon(self.reporter.run, PIPELINE_REPORT_INTERVAL_S)
                         background.start_soon(self.collectors.run)
+                        if self.board is not None:
+                            background.start_soon(self.board.run)
+                        if self.heartbeat is not None:
+                            background.start_soon(self.heartbeat.run)
                         signum = await signals.__anext__()
                         log.info(
                             "received %s: stopping intake and delivering what is pending",
@@ -211,6 +233,32 @@ class Sidecar:
                     await self._shutdown(signals)
                     deliveries.cancel_scope.cancel()
         return 0
+
+    def _start_board_and_heartbeat(self, http: DiscordHttp, session: aiohttp.ClientSession) -> None:
+        """The status board (when #diagnostics posts to Discord) and the heartbeat (if set)."""
+        diagnostics = next(d for d in self.deliveries if d.name == "diagnostics")
+        if self.config.status_board.enabled and not diagnostics.previewing:
+            if diagnostics.channel.forum:
+                log.warning("status board: off, #diagnostics is a forum channel (use thread_id)")
+            else:
+                self.board = StatusBoard(diagnostics, http, self.statistics)
+                self.bus.subscribe(self.board.observe, (Health, Alert))
+                if not http.has_bot_token:
+                    log.info(
+                        "status board: without [discord] token astra cannot find its board "
+                        "after a restart: each run posts a new one"
+                    )
+        beat = self.config.heartbeat
+        if beat.url:
+            stale_after = max(300.0, 3 * self.config.flush.interval)
+            self.heartbeat = Heartbeat(
+                session,
+                beat.url,
+                interval_s=beat.interval,
+                timeout_s=beat.timeout,
+                trouble=lambda: pipeline_trouble(self.statistics(), stale_after),
+            )
+            log.info("heartbeat: calling the heartbeat URL every %g s while healthy", beat.interval)
 
     async def _start_ingest(self) -> None:
         ingest = self.config.ingest
@@ -290,6 +338,8 @@ class Sidecar:
                 while not all(d.idle() for d in self.deliveries):
                     for delivery in self.deliveries:
                         await delivery.wait_drained()
+                if self.board is not None and self.board.posted:
+                    await self.board.refresh(stopped=True)
                 drain.cancel_scope.cancel()
         left = self.undelivered()
         if scope.cancelled_caught or interrupted:
@@ -301,4 +351,3 @@ class Sidecar:
             log.info(
                 "stopped: everything delivered (%s events this run)", f"{self.bus.published:,}"
             )
-

@@ -368,6 +368,7 @@ class Alert(Event, tag="alert", frozen=True):
     unit: Annotated[str, Meta(max_length=32)] = ""
     since: NonNegative = 0.0
     repeat: Count = 0
+    muted: bool = False
 
 
 class Component(msgspec.Struct, frozen=True, kw_only=True):

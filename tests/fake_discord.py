@@ -127,6 +127,7 @@ _API_PATH = re.compile(r"^/api(?:/v(\d+))?(/.*)?$")
 _ROUTE_WEBHOOK = re.compile(r"^/webhooks/(\d+)/([^/]+)$")
 _ROUTE_WEBHOOK_MESSAGE = re.compile(r"^/webhooks/(\d+)/([^/]+)/messages/(\d+)$")
 _ROUTE_CHANNEL_WEBHOOKS = re.compile(r"^/channels/(\d+)/webhooks$")
+_ROUTE_CHANNEL = re.compile(r"^/channels/(\d+)$")
 _ROUTE_ACTIVE_THREADS = re.compile(r"^/guilds/(\d+)/threads/active$")
 _ROUTE_ARCHIVED_THREADS = re.compile(r"^/channels/(\d+)/threads/archived/public$")
 _FORUM_NEEDS_THREAD: Final = (
@@ -1651,6 +1652,9 @@ class FakeDiscord:
         elif m := _ROUTE_CHANNEL_WEBHOOKS.match(sub):
             if request.method in ("GET", "POST"):
                 return self._channel_webhooks(request, body, int(m.group(1)))
+        elif m := _ROUTE_CHANNEL.match(sub):
+            if request.method == "GET":
+                return self._get_channel(request, int(m.group(1)))
         elif m := _ROUTE_ACTIVE_THREADS.match(sub) or _ROUTE_ARCHIVED_THREADS.match(sub):
             if request.method == "GET":
                 return self._list_threads(request, int(m.group(1)), "guilds" in sub)
@@ -2020,6 +2024,32 @@ class FakeDiscord:
         )
         self._messages[index] = edited
         return _json_response(200, self._message_json(edited, webhook), headers)
+
+    def _get_channel(self, request: web.Request, channel_id: int) -> web.Response:
+        """GET /channels/{id} with the bot token: the channel object (type, guild, parent)."""
+        with self._lock:
+            if request.headers.get("Authorization") != f"Bot {self.bot_token}":
+                return self._refuse_locked(request, "bot-auth", channel_id, 401, _http_error(401))
+            channel = self._channels.get(channel_id)
+            if channel is None:
+                return self._refuse_locked(
+                    request, "channel", channel_id, 404, _error("Unknown Channel", 10003)
+                )
+            now = time.monotonic()
+            bucket, limited = self._take_bucket_locked(request, f"channel:{channel_id}", now)
+            if limited is not None:
+                return limited
+            if channel.type == PUBLIC_THREAD:
+                body = self._thread_json(channel)
+            else:
+                body = {
+                    "id": str(channel.id),
+                    "type": channel.type,
+                    "guild_id": str(self.guild_id),
+                    "name": channel.name or f"channel-{channel.id}",
+                    "parent_id": None,
+                }
+            return _json_response(200, body, self._bucket_headers(bucket, now))
 
     def _list_threads(self, request: web.Request, resource_id: int, active: bool) -> web.Response:
         """GET /guilds/{id}/threads/active or /channels/{id}/threads/archived/public (bot)."""

@@ -1493,3 +1493,20 @@ def test_thread_listings_active_and_archived() -> None:
         resp = call(f"{discord.api_base}/guilds/{discord.guild_id}/threads/active", "GET")
         assert resp.status == 401
         discord.assert_no_violations()
+
+
+def test_get_channel_tells_forum_from_text_with_bot_token() -> None:
+    """GET /channels/{id} (bot token) answers the channel's type and guild."""
+    with FakeDiscord() as discord:
+        discord.add_channel(7, channel_type=15)
+        discord.add_channel(8)
+        thread = discord.add_thread(8, "ops")
+        forum = call(f"{discord.api_base}/channels/7", "GET", headers=bot(discord)).json()
+        assert (forum["type"], forum["guild_id"]) == (15, str(discord.guild_id))
+        text = call(f"{discord.api_base}/channels/8", "GET", headers=bot(discord)).json()
+        assert text["type"] == 0
+        info = call(f"{discord.api_base}/channels/{thread}", "GET", headers=bot(discord)).json()
+        assert (info["type"], info["parent_id"]) == (11, "8")
+        assert call(f"{discord.api_base}/channels/7", "GET").status == 401
+        missing = call(f"{discord.api_base}/channels/9", "GET", headers=bot(discord))
+        assert missing.status == 404 and missing.json()["code"] == 10003

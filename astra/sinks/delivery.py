@@ -24,20 +24,30 @@ from astra.events import Event, Lifecycle
 from astra.quantiles import LogHistogram
 from astra.sinks.attachments import build_attachments
 from astra.sinks.discord_http import (
+    UNKNOWN_CHANNEL,
     Delivered,
     DiscordHttp,
+    MessageGone,
+    Outcome,
     Rejected,
     RetryLater,
     WebhookGone,
 )
 from astra.sinks.messages import MAX_FILE_BYTES, Embed, Field, OutgoingMessage, pack_messages
+from astra.sinks.notify import Mentions, apply_notice, inherit, window_notice
 from astra.sinks.preview import Preview
 from astra.sinks.render import render_window
+from astra.sinks.threads import ThreadTarget
 from astra.statistics import DeliveryStatistics
 from astra.streams.windows import ChannelStream, Window
 
 log = logging.getLogger("astra.delivery")
 
+# Discord's codes for a webhook in a forum channel without a thread, and for a thread
+# name sent to a channel that is no forum.
+FORUM_NEEDS_THREAD = 220001
+NOT_A_FORUM = 220003
+FORUM_PROBLEM = "forum channel: set forum = true"
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 # Events per window: bounds the work (and memory) of one render.
@@ -66,6 +76,8 @@ class ChannelDelivery:
         webhook_name: str = "astra",
         max_window_events: int = MAX_EVENTS_PER_WINDOW,
         wall_clock: Callable[[], float] = time.time,
+        mentions: Mentions | None = None,
+        timezone: str = "UTC",
     ) -> None:
         self.channel = channel
         self.stream = stream
@@ -89,6 +101,18 @@ class ChannelDelivery:
         self._undeliverable = 0
         self._last_post: float | None = None
         self._latency_ms = LogHistogram()
+        self._mentions = mentions or Mentions()
+        self._threads = ThreadTarget(channel, http, timezone=timezone, wall_clock=wall_clock)
+        # What a person must fix in the configuration, shown on the status board.
+        self.problem = ""
+        # The status board asks for the webhook too: provision one webhook, not two.
+        self._webhook_lock = anyio.Lock()
+        if channel.forum and not self._previewing and not self._threads.can_find:
+            log.info(
+                "channels.%s: without [discord] token and the channel's id, astra cannot find "
+                "today's forum thread after a restart: a restart starts a new one",
+                channel.name,
+            )
 
     @property
     def name(self) -> str:
@@ -108,6 +132,7 @@ class ChannelDelivery:
             inflight=self.inflight,
             last_post=self._last_post,
             latency_ms=self._latency_ms.sketch(),
+            problem=self.problem,
         )
 
     async def run(self) -> None:
@@ -169,7 +194,8 @@ class ChannelDelivery:
         files = await anyio.to_thread.run_sync(
             build_attachments, window.channel, window.events, self.max_file_bytes
         )
-        queue = deque(pack_messages(embeds, files))
+        notice = window_notice(window.events, notify=self.channel.notify, mentions=self._mentions)
+        queue = deque(apply_notice(pack_messages(embeds, files), notice))
         while queue:
             message = queue.popleft()
             outcome = await self._send(message)
@@ -178,7 +204,7 @@ class ChannelDelivery:
                 if replacement is None:
                     self._give_up(message, outcome.reason)
                 else:
-                    queue.extendleft(reversed(replacement))
+                    queue.extendleft(reversed(inherit(replacement, message)))
                 continue
             posted = [e for f in message.files for e in f.events]
             self.inflight -= len(posted)
@@ -205,19 +231,62 @@ class ChannelDelivery:
             webhook = await self._ensure_webhook()
             if webhook is None:
                 continue
-            assert self._http is not None
-            outcome = await self._http.execute(webhook, message, self.name)
+            outcome = await self._post(webhook, message)
             if isinstance(outcome, Delivered):
                 self._posts += 1
                 return outcome
             if isinstance(outcome, Rejected):
+                if self._misplaced(outcome):
+                    continue
                 return outcome
-            if isinstance(outcome, WebhookGone):
-                self._webhook_gone(outcome)
+            if isinstance(outcome, WebhookGone | MessageGone):
+                self._webhook_gone(WebhookGone(404, outcome.reason))
                 continue
             self._retrying(outcome, attempt)
             await anyio.sleep(outcome.after if outcome.rate_limited else backoff(attempt))
             attempt += 1
+
+    async def _post(self, webhook: WebhookRef, message: OutgoingMessage) -> Outcome:
+        """Execute into the channel, its configured thread, or today's forum thread."""
+        assert self._http is not None
+        where = await self._threads.destination()
+        outcome = await self._http.execute(
+            webhook,
+            message,
+            self.name,
+            thread_id=where.thread_id,
+            thread_name=where.thread_name,
+        )
+        self._threads.settle(where, outcome)
+        return outcome
+
+    def _misplaced(self, outcome: Rejected) -> bool:
+        """Handle a refusal about where the post went; True when it is worth sending again."""
+        if outcome.code == FORUM_NEEDS_THREAD:
+            self.problem = FORUM_PROBLEM
+            log.error(
+                "channels.%s: the webhook is in a forum channel, which needs a thread for every "
+                "post: %s under [channels.%s] (this channel is shown in the terminal until then)",
+                self.name,
+                FORUM_PROBLEM.partition(": ")[2],
+                self.name,
+            )
+            self._previewing = True
+            return True
+        if outcome.code == NOT_A_FORUM:
+            self.problem = "not a forum channel: remove forum = true"
+            log.error("channels.%s: %s; posting into the channel itself", self.name, self.problem)
+            self._threads.post_in_channel()
+            return True
+        if outcome.code == UNKNOWN_CHANNEL and outcome.status == 404:
+            if self.channel.forum:
+                log.warning("channels.%s: today's thread is gone; starting a new one", self.name)
+                return True
+            self.problem = f"thread {self.channel.thread_id} not found: check thread_id"
+            log.error("channels.%s: %s; posting into the channel itself", self.name, self.problem)
+            self._threads.post_in_channel()
+            return True
+        return False
 
     def _retrying(self, outcome: RetryLater, attempt: int) -> None:
         self._retries += 1
@@ -252,7 +321,17 @@ class ChannelDelivery:
         self._emit(Lifecycle(action="webhook_lost", channel=self.name, detail=outcome.reason))
         self._previewing = True
 
+    async def board_webhook(self) -> WebhookRef | None:
+        """The webhook the status board posts with (provisioned if need be); None in preview."""
+        if self._previewing or self._http is None or self.channel.forum:
+            return None
+        return await self._ensure_webhook()
+
     async def _ensure_webhook(self) -> WebhookRef | None:
+        async with self._webhook_lock:
+            return await self._ensure_webhook_locked()
+
+    async def _ensure_webhook_locked(self) -> WebhookRef | None:
         if self._webhook is not None:
             return self._webhook
         assert self._http is not None and self.channel.channel_id is not None

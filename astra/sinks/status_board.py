@@ -1,0 +1,164 @@
+"""The live status board: one message in #diagnostics, edited in place.
+
+The board folds the bus (the latest ``health`` event, the alerts firing now) and, at every
+health run or alert change, renders the sidecar's state into one embed and edits its
+message (PATCH on the webhook's message). It posts the message once; if someone deletes
+it, the edit answers Unknown Message and a new one is posted. Health history still goes
+out with every window, in the attachments.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+from collections.abc import Callable, Sequence
+
+import anyio
+
+from astra.events import Alert, Event, Health
+from astra.sinks.delivery import ChannelDelivery
+from astra.sinks.discord_http import (
+    Delivered,
+    DiscordHttp,
+    MessageGone,
+    Outcome,
+)
+from astra.sinks.messages import OutgoingMessage, fit_embed
+from astra.sinks.notify import SUPPRESS_NOTIFICATIONS
+from astra.sinks.render.board import BoardState, ChannelRow, render_board
+from astra.statistics import SidecarStatistics, StatusBoardStatistics
+
+log = logging.getLogger("astra.board")
+
+# At most one board edit this often: a burst of alert changes becomes one edit.
+MIN_INTERVAL_S = 5.0
+
+
+class StatusBoard:
+    """Keeps one message in the diagnostics channel current."""
+
+    def __init__(
+        self,
+        delivery: ChannelDelivery,
+        http: DiscordHttp,
+        snapshot: Callable[[], SidecarStatistics],
+        *,
+        hosts: Sequence[str] = (),
+        min_interval_s: float = MIN_INTERVAL_S,
+    ) -> None:
+        self._delivery = delivery
+        self._http = http
+        self._snapshot = snapshot
+        self.hosts = list(hosts) or [socket.gethostname()]
+        self._min_interval_s = min_interval_s
+        self._health: Health | None = None
+        self._firing: dict[tuple[str, str], Alert] = {}
+        self._changed = anyio.Event()
+        self._message_id = ""
+        self._posts = 0
+        self._edits = 0
+        self._recreated = 0
+        self._failures = 0
+        self._failing = False
+
+    def statistics(self) -> StatusBoardStatistics:
+        """The board's posts and edits so far."""
+        return StatusBoardStatistics(
+            enabled=True,
+            message_id=self._message_id,
+            posts=self._posts,
+            edits=self._edits,
+            recreated=self._recreated,
+            failures=self._failures,
+        )
+
+    @property
+    def posted(self) -> bool:
+        """Whether the board's message exists (posted, or found again)."""
+        return bool(self._message_id)
+
+    def observe(self, events: Sequence[Event]) -> None:
+        """Bus listener (``health`` and ``alert`` events): fold them, and wake the board."""
+        for event in events:
+            if isinstance(event, Health):
+                self._health = event
+            elif isinstance(event, Alert) and event.state == "firing":
+                self._firing[(event.rule, event.subject)] = event
+            elif isinstance(event, Alert):
+                self._firing.pop((event.rule, event.subject), None)
+        self._changed.set()
+
+    def state(self, *, stopped: bool = False) -> BoardState:
+        """What the board shows now."""
+        snapshot = self._snapshot()
+        return BoardState(
+            updated=snapshot.at,
+            uptime_s=snapshot.uptime_s,
+            version=snapshot.version,
+            hosts=self.hosts,
+            channels=[
+                ChannelRow(
+                    name=name,
+                    mode=figures.delivery.mode,
+                    last_post=figures.delivery.last_post,
+                    pending=figures.stream.pending,
+                    problem=figures.delivery.problem,
+                )
+                for name, figures in snapshot.channels.items()
+            ],
+            alerts=list(self._firing.values()),
+            health=self._health,
+            stopped=stopped,
+        )
+
+    async def run(self) -> None:
+        """Refresh the board after every change, at most every ``min_interval_s``; forever."""
+        while True:
+            await self._changed.wait()
+            self._changed = anyio.Event()
+            await self.refresh()
+            await anyio.sleep(self._min_interval_s)
+
+    async def refresh(self, *, stopped: bool = False) -> None:
+        """Render the board and edit its message (post it first if there is none)."""
+        webhook = await self._delivery.board_webhook()
+        if webhook is None:
+            return
+        embed = fit_embed(render_board(self.state(stopped=stopped)))
+        if embed is None:
+            return
+        message = OutgoingMessage(embeds=[embed], flags=SUPPRESS_NOTIFICATIONS)
+        thread_id = self._delivery.channel.thread_id
+        if self._message_id:
+            outcome = await self._http.edit_message(
+                webhook, self._message_id, message, self._delivery.name, thread_id=thread_id
+            )
+            if isinstance(outcome, MessageGone):
+                log.warning("status board: its message was deleted; posting a new one")
+                self._message_id = ""
+                self._recreated += 1
+            elif self._settled(outcome):
+                self._edits += 1
+                return
+            else:
+                return
+        outcome = await self._http.execute(
+            webhook, message, self._delivery.name, thread_id=thread_id
+        )
+        if self._settled(outcome) and isinstance(outcome, Delivered):
+            self._message_id = outcome.message_id
+            self._posts += 1
+            log.info("status board: posted (message %s)", outcome.message_id)
+
+    def _settled(self, outcome: Outcome) -> bool:
+        """Whether Discord took the post or edit; a failure is logged once per burst."""
+        if isinstance(outcome, Delivered):
+            if self._failing:
+                log.info("status board: updating again")
+            self._failing = False
+            return True
+        self._failures += 1
+        if not self._failing:
+            log.warning("status board: not updated (%s); trying at the next change", outcome.reason)
+        self._failing = True
+        return False

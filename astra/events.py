@@ -37,6 +37,11 @@ _ID_PREFIX = os.urandom(5).hex()
 _id_counter = itertools.count(1)
 
 
+def run_id() -> str:
+    """This process run's id: ten hex digits, in attachment names and its own events' ids."""
+    return _ID_PREFIX
+
+
 def new_event_id() -> str:
     """Return a fresh event id, unique within this process and practically across runs."""
     return f"{_ID_PREFIX}-{next(_id_counter):x}"

@@ -113,6 +113,15 @@ class TransportStatistics(msgspec.Struct, frozen=True, kw_only=True):
     network_errors: int = 0  # connection failures, resets and timeouts
 
 
+class ReadStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """Reading Discord back (history pages, webhook message fetches, attachment files)."""
+
+    requests: int = 0  # API reads and CDN downloads sent
+    retries: int = 0  # of them, sent again after a 5xx, reset or timeout
+    rate_limited: int = 0  # 429s received (then waited out)
+    downloaded_bytes: int = 0  # attachment bytes read from the CDN
+
+
 class CollectorStatistics(msgspec.Struct, frozen=True, kw_only=True):
     """One scheduled collector and how its runs went."""
 

@@ -55,6 +55,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import gzip
 import hashlib
 import http
@@ -135,6 +136,12 @@ _FORUM_NEEDS_THREAD: Final = (
 )
 _ROLE_MENTION = re.compile(r"<@&(\d+)>")
 _USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROUTE_CHANNEL_MESSAGES = re.compile(r"^/channels/(\d+)/messages$")
+_CDN_ATTACHMENT = re.compile(r"^/attachments/(\d+)/(\d+)/([^/]+)$")
+# Attachments of a message in the listing without the Message Content intent, and in
+# Discord's own history reads: https://discord.com/developers/docs/topics/gateway#message-content-intent
+MAX_HISTORY_LIMIT: Final = 100
+CDN_LINK_SECONDS: Final = 24 * 3600
 _FILE_PART = re.compile(r"^(?:files\[\d+\]|file\d*)$")
 _FILES_N = re.compile(r"files\[(\d+)\]")
 _BOUNDARY = re.compile(r'boundary=(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
@@ -188,6 +195,11 @@ class PostedMessage:
     def mentions(self) -> list[str]:
         """User ids this message pings, as Discord computes them from content and policy."""
         return _mentioned(self.payload, "users")
+
+    # A message from a person or another bot (``webhook_id`` is then 0): its author object.
+    author: JSONObject | None = None
+    # Snowflakes of the attachments, in file order (assigned when stored).
+    attachment_ids: tuple[int, ...] = ()
 
     @property
     def content(self) -> str | None:
@@ -255,6 +267,8 @@ class _Channel:
     parent_id: int | None = None  # threads: the text or forum channel they live in
     name: str = ""
     archived: bool = False
+    # VIEW_CHANNEL and READ_MESSAGE_HISTORY for the bot: listing messages needs both.
+    read_history: bool = True
     # Arrival times (monotonic) of stored messages, for the per-channel sliding window.
     message_times: deque[float] = field(default_factory=deque)
 
@@ -293,6 +307,8 @@ class _Injections:
     ratelimits: deque[float] = field(default_factory=deque)  # retry_after values
     delays: deque[float] = field(default_factory=deque)
     bans: int = 0
+    read_fail: deque[int] = field(default_factory=deque)  # statuses, one per history read
+    read_ratelimits: deque[float] = field(default_factory=deque)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -992,6 +1008,7 @@ class FakeDiscord:
         max_file_size: int = 10 * MiB,
         max_files: int = 10,
         require_allowed_mentions: bool = True,
+        message_content_intent: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
         shutdown_timeout: float = 1.0,
@@ -1006,6 +1023,9 @@ class FakeDiscord:
         self.max_file_size = max_file_size
         self.max_files = max_files
         self.require_allowed_mentions = require_allowed_mentions
+        # Without the privileged intent, listings show webhook messages with empty content,
+        # embeds and attachments (discord-api-docs#5411); fetching through the webhook works.
+        self.message_content_intent = message_content_intent
         self.host = host
         self._requested_port = port
         self._shutdown_timeout = shutdown_timeout
@@ -1025,6 +1045,10 @@ class FakeDiscord:
         self._webhooks: dict[int, Webhook] = {}
         self._deleted: set[int] = set()
         self._messages: list[PostedMessage] = []
+        self._deleted_messages: set[int] = set()
+        self._attachments: dict[int, tuple[PostedMessage, int]] = {}
+        # Signs CDN links the way Discord does (ex/is/hm): an unsigned or altered link is 404.
+        self._cdn_key = secrets.token_bytes(16)
         self._requests: list[RecordedRequest] = []
         self._violations: list[str] = []
         self._refusals: list[str] = []
@@ -1133,16 +1157,23 @@ class FakeDiscord:
     # ------------------------------------------------------------ setup API
 
     def add_channel(
-        self, channel_id: int, *, manage_webhooks: bool = True, channel_type: int = GUILD_TEXT
+        self,
+        channel_id: int,
+        *,
+        manage_webhooks: bool = True,
+        read_history: bool = True,
+        channel_type: int = GUILD_TEXT,
     ) -> None:
         """Declare a channel; ``manage_webhooks=False`` makes bot calls answer 403.
 
-        ``channel_type`` is Discord's channel type: ``GUILD_TEXT`` (0) or ``GUILD_FORUM``
-        (15). Calling it again for a known channel changes both.
+        ``read_history=False`` (no View Channel / Read Message History) makes listing its
+        messages answer 403. ``channel_type`` is Discord's channel type: ``GUILD_TEXT`` (0)
+        or ``GUILD_FORUM`` (15). Calling it again for a known channel changes all three.
         """
         with self._lock:
             channel = self._channels.setdefault(channel_id, _Channel(channel_id, manage_webhooks))
             channel.manage_webhooks = manage_webhooks
+            channel.read_history = read_history
             channel.type = channel_type
 
     def add_thread(self, parent_id: int, name: str, *, archived: bool = False) -> int:
@@ -1150,7 +1181,12 @@ class FakeDiscord:
         thread_id = self._snowflake()
         with self._lock:
             self._channels[thread_id] = _Channel(
-                thread_id, True, PUBLIC_THREAD, parent_id, name, archived
+                thread_id,
+                True,
+                type=PUBLIC_THREAD,
+                parent_id=parent_id,
+                name=name,
+                archived=archived,
             )
         return thread_id
 
@@ -1167,11 +1203,6 @@ class FakeDiscord:
                 for c in sorted(self._channels.values(), key=lambda c: c.id)
                 if c.parent_id == parent_id
             }
-
-    def delete_message(self, message_id: int) -> None:
-        """Delete a stored message, as a moderator would in the client."""
-        with self._lock:
-            self._messages = [m for m in self._messages if m.message_id != message_id]
 
     def create_webhook(
         self,
@@ -1252,6 +1283,85 @@ class FakeDiscord:
         with self._lock:
             self._inject.bans += n
 
+    def fail_reads_next(self, n: int, status: int = 500) -> None:
+        """The next ``n`` history reads (``GET /channels/{id}/messages``) answer ``status``."""
+        with self._lock:
+            self._inject.read_fail.extend([status] * n)
+
+    def ratelimit_reads_next(self, n: int, retry_after: float = 1.0) -> None:
+        """The next ``n`` history reads answer a genuine-looking 429 (scope ``user``);
+        reading again before ``retry_after`` is a violation."""
+        with self._lock:
+            self._inject.read_ratelimits.extend([retry_after] * n)
+
+    # ------------------------------------------------------- channel content
+
+    def post_as_user(
+        self,
+        channel_id: int,
+        content: str,
+        *,
+        bot: bool = False,
+        files: list[tuple[str, bytes]] | None = None,
+    ) -> PostedMessage:
+        """Store a message a person (or, with ``bot=True``, another bot) sent to the channel."""
+        author = {
+            "id": str(self._snowflake()),
+            "username": "another-bot" if bot else "a-person",
+            "discriminator": "0",
+            "avatar": None,
+            "bot": bot,
+        }
+        return self._store(channel_id, 0, {"content": content}, files or [], author)
+
+    def store_through_webhook(
+        self,
+        webhook: Webhook,
+        payload: JSONObject,
+        files: list[tuple[str, bytes]] | None = None,
+    ) -> PostedMessage:
+        """Store a message as if some other program had executed ``webhook`` (no checks)."""
+        return self._store(webhook.channel_id, webhook.id, payload, files or [], None)
+
+    def delete_message(self, message_id: int) -> None:
+        """Delete a stored message: listings and fetches no longer find it."""
+        with self._lock:
+            if not any(m.message_id == message_id for m in self._messages):
+                raise KeyError(message_id)
+            self._deleted_messages.add(message_id)
+
+    def _store(
+        self,
+        channel_id: int,
+        webhook_id: int,
+        payload: JSONObject,
+        files: list[tuple[str, bytes]],
+        author: JSONObject | None,
+    ) -> PostedMessage:
+        """Store a message that did not come through an execute request."""
+        message = PostedMessage(
+            message_id=self._snowflake(),
+            webhook_id=webhook_id,
+            channel_id=channel_id,
+            payload=payload,
+            files=list(files),
+            headers={},
+            timestamp=datetime.now(UTC).isoformat(timespec="microseconds"),
+            author=author,
+        )
+        with self._lock:
+            self._channels.setdefault(channel_id, _Channel(channel_id, True))
+            return self._remember_locked(message)
+
+    def _remember_locked(self, message: PostedMessage) -> PostedMessage:
+        """Store ``message``, giving each attachment its own id (what CDN links name)."""
+        ids = tuple(self._snowflake() for _ in message.files)
+        message = replace(message, attachment_ids=ids)
+        self._messages.append(message)
+        for n, attachment_id in enumerate(ids):
+            self._attachments[attachment_id] = (message, n)
+        return message
+
     # ------------------------------------------------------------ inspection
 
     def messages(self, channel_id: int) -> list[PostedMessage]:
@@ -1261,18 +1371,26 @@ class FakeDiscord:
         ``thread_messages``), as Discord's channel history does.
         """
         with self._lock:
-            return [m for m in self._messages if m.channel_id == channel_id]
+            return [
+                m
+                for m in self._messages
+                if m.channel_id == channel_id and m.message_id not in self._deleted_messages
+            ]
 
     def thread_messages(self, parent_id: int) -> list[PostedMessage]:
         """Messages stored in any thread of ``parent_id``, in storage order."""
         with self._lock:
             threads = {c.id for c in self._channels.values() if c.parent_id == parent_id}
-            return [m for m in self._messages if m.channel_id in threads]
+            return [
+                m
+                for m in self._messages
+                if m.channel_id in threads and m.message_id not in self._deleted_messages
+            ]
 
     def all_messages(self) -> list[PostedMessage]:
         """Every stored message, in storage order."""
         with self._lock:
-            return list(self._messages)
+            return [m for m in self._messages if m.message_id not in self._deleted_messages]
 
     def all_events(self, channel_id: int) -> list[JSONObject]:
         """``jsonl_events()`` of every message in ``channel_id``, concatenated in order."""
@@ -1409,36 +1527,60 @@ class FakeDiscord:
             data["token"] = webhook.token
         return data
 
-    def _message_json(self, message: PostedMessage, webhook: Webhook) -> JSONObject:
-        """A message object as Discord returns it for ``?wait=true``."""
+    def _cdn_url(self, message: PostedMessage, n: int) -> str:
+        """A signed CDN link to attachment ``n``, valid for a day (Discord's ex/is/hm)."""
+        filename = message.files[n][0]
+        path = f"/attachments/{message.channel_id}/{message.attachment_ids[n]}/{filename}"
+        issued = int(time.time())
+        expires = issued + CDN_LINK_SECONDS
+        return f"http://{self.host}:{self.port}{path}?{self._cdn_query(path, expires, issued)}"
+
+    def _cdn_query(self, path: str, expires: int, issued: int) -> str:
+        """The ``ex``/``is``/``hm`` query of a CDN link."""
+        mac = hashlib.sha256(self._cdn_key + f"{path}:{expires:x}:{issued:x}".encode())
+        return f"ex={expires:x}&is={issued:x}&hm={mac.hexdigest()}&"
+
+    def _message_json(
+        self, message: PostedMessage, webhook: Webhook | None, *, readable: bool = True
+    ) -> JSONObject:
+        """A message object as Discord returns it (``?wait=true``, fetches, listings).
+
+        ``readable=False`` is a listing without the Message Content intent: content, embeds
+        and attachments come back empty.
+        """
         payload = message.payload
-        username = payload.get("username") or webhook.name
         embeds = [{**e, "type": "rich"} for e in message.embeds if isinstance(e, dict)]
         attachments = [
             {
-                "id": str(message.message_id + n + 1),
+                "id": str(message.attachment_ids[n]),
                 "filename": filename,
                 "size": len(data),
-                "url": f"https://cdn.discordapp.com/attachments/{message.channel_id}/"
-                f"{message.message_id + n + 1}/{filename}",
+                "url": self._cdn_url(message, n),
+                "proxy_url": self._cdn_url(message, n),
+                "content_type": "application/gzip"
+                if filename.endswith(".gz")
+                else "application/octet-stream",
             }
             for n, (filename, data) in enumerate(message.files)
         ]
-        return {
-            "id": str(message.message_id),
-            "type": 0,
-            "channel_id": str(message.channel_id),
-            "webhook_id": str(message.webhook_id),
-            "author": {
+        if message.author is not None or webhook is None:
+            author = dict(message.author or {})
+        else:
+            author = {
                 "id": str(webhook.id),
-                "username": username,
+                "username": payload.get("username") or webhook.name,
                 "discriminator": "0000",
                 "avatar": None,
                 "bot": True,
-            },
-            "content": message.content or "",
-            "embeds": embeds,
-            "attachments": attachments,
+            }
+        data: JSONObject = {
+            "id": str(message.message_id),
+            "type": 0,
+            "channel_id": str(message.channel_id),
+            "author": author,
+            "content": (message.content or "") if readable else "",
+            "embeds": embeds if readable else [],
+            "attachments": attachments if readable else [],
             "mentions": [
                 {"id": i, "username": f"user{i}", "discriminator": "0", "avatar": None}
                 for i in message.mentions
@@ -1451,6 +1593,9 @@ class FakeDiscord:
             "edited_timestamp": message.edited_timestamp,
             "flags": message.flags,
         }
+        if message.webhook_id:
+            data["webhook_id"] = str(message.webhook_id)
+        return data
 
     def _thread_json(self, thread: _Channel) -> JSONObject:
         """A thread channel object as the thread listings return it."""
@@ -1608,6 +1753,8 @@ class FakeDiscord:
                 self._inject.bans -= 1
                 return _BareResponse(status=429, text="error code: 1015", content_type="text/plain")
 
+        if cdn := _CDN_ATTACHMENT.match(request.path):
+            return self._cdn_download(request, int(cdn.group(1)), int(cdn.group(2)), cdn.group(3))
         match = _API_PATH.match(request.path)
         if match is None:
             with self._lock:
@@ -1649,6 +1796,9 @@ class FakeDiscord:
                 return self._edit_message(
                     request, body, int(m.group(1)), m.group(2), int(m.group(3))
                 )
+        elif m := _ROUTE_CHANNEL_MESSAGES.match(sub):
+            if request.method == "GET":
+                return self._channel_messages(request, int(m.group(1)))
         elif m := _ROUTE_CHANNEL_WEBHOOKS.match(sub):
             if request.method in ("GET", "POST"):
                 return self._channel_webhooks(request, body, int(m.group(1)))
@@ -1855,7 +2005,11 @@ class FakeDiscord:
             if isinstance(target, str):
                 target = self._snowflake()
                 self._channels[target] = _Channel(
-                    target, True, PUBLIC_THREAD, webhook.channel_id, payload["thread_name"].strip()
+                    target,
+                    True,
+                    type=PUBLIC_THREAD,
+                    parent_id=webhook.channel_id,
+                    name=payload["thread_name"].strip(),
                 )
             self._channels[target].archived = False  # posting unarchives a thread
 
@@ -1871,7 +2025,7 @@ class FakeDiscord:
             timestamp=datetime.now(UTC).isoformat(timespec="microseconds"),
         )
         with self._lock:
-            self._messages.append(message)
+            message = self._remember_locked(message)
             # Recomputed so a delayed answer reports the time left *now*.
             headers = self._bucket_headers(bucket, time.monotonic())
         if wait:
@@ -1963,6 +2117,7 @@ class FakeDiscord:
                     if m.message_id == message_id
                     and m.webhook_id == webhook_id
                     and m.channel_id == where
+                    and m.message_id not in self._deleted_messages
                 ),
                 None,
             )
@@ -1973,7 +2128,7 @@ class FakeDiscord:
                 response.headers.update(headers)
                 return response
             if request.method == "DELETE":
-                del self._messages[index]
+                self._deleted_messages.add(message_id)
                 return web.Response(status=204, headers=headers)
             return self._apply_edit_locked(request, body, found, index, headers)
 
@@ -1992,7 +2147,7 @@ class FakeDiscord:
             return parsed
         payload, files, slots = parsed
         old = self._messages[index]
-        kept_ids = {old.message_id + n + 1 for n in range(len(old.files))}
+        kept_ids = set(old.attachment_ids)
         errors = _validate_message(
             payload, slots | kept_ids, len(old.files) + len(files), self.max_files, edit=True
         )
@@ -2006,23 +2161,27 @@ class FakeDiscord:
             # Discord re-parses edited content with default allowances.
             merged.pop("allowed_mentions", None)
         merged["flags"] = (old.flags & ~EDIT_FLAGS) | (payload.get("flags") or 0)
-        kept = list(old.files)
+        kept = list(zip(old.files, old.attachment_ids, strict=True))
         if isinstance(payload.get("attachments"), list):
             named = {str(a.get("id")) for a in payload["attachments"] if isinstance(a, dict)}
-            kept = [f for n, f in enumerate(old.files) if str(old.message_id + n + 1) in named]
+            kept = [(f, i) for f, i in kept if str(i) in named]
         if _is_empty_message(merged, len(kept) + len(files)):
             self._violation_locked("Cannot send an empty message", "edit empties it", request)
             return _json_response(400, _error("Cannot send an empty message", 50006), headers)
         if self.require_allowed_mentions and (problem := _mentions_policy_problem(merged)):
             self._violation_locked("allowed_mentions missing", problem, request)
+        new_ids = tuple(self._snowflake() for _ in files)
         edited = replace(
             old,
             payload=merged,
-            files=kept + files,
+            files=[f for f, _ in kept] + files,
+            attachment_ids=tuple(i for _, i in kept) + new_ids,
             edited_timestamp=datetime.now(UTC).isoformat(timespec="microseconds"),
             edits=old.edits + 1,
         )
         self._messages[index] = edited
+        for n, attachment_id in enumerate(edited.attachment_ids):
+            self._attachments[attachment_id] = (edited, n)
         return _json_response(200, self._message_json(edited, webhook), headers)
 
     def _get_channel(self, request: web.Request, channel_id: int) -> web.Response:
@@ -2111,13 +2270,137 @@ class FakeDiscord:
                 return limited
             headers = self._bucket_headers(bucket, now)
             for message in self._messages:
-                if message.message_id == message_id and message.webhook_id == webhook_id:
+                if (
+                    message.message_id == message_id
+                    and message.webhook_id == webhook_id
+                    and message_id not in self._deleted_messages
+                ):
                     return _json_response(200, self._message_json(message, found), headers)
             response = self._refuse_locked(
                 request, "message", message_id, 404, _error("Unknown Message", 10008)
             )
             response.headers.update(headers)
             return response
+
+    def _channel_messages(self, request: web.Request, channel_id: int) -> web.Response:
+        """GET /channels/{id}/messages: a page of history, newest first, with the bot token."""
+        with self._lock:
+            if request.headers.get("Authorization") != f"Bot {self.bot_token}":
+                return self._refuse_locked(request, "bot-auth", channel_id, 401, _http_error(401))
+            channel = self._channels.get(channel_id)
+            if channel is None:
+                return self._refuse_locked(
+                    request, "channel", channel_id, 404, _error("Unknown Channel", 10003)
+                )
+            if not channel.read_history:
+                return self._refuse_locked(
+                    request, "history", channel_id, 403, _error("Missing Access", 50001)
+                )
+            now = time.monotonic()
+            bucket, limited = self._take_bucket_locked(
+                request, f"GET:channels/{channel_id}/messages", now
+            )
+            if limited is not None:
+                return limited
+            if self._inject.read_ratelimits:
+                retry_after = self._inject.read_ratelimits.popleft()
+                bucket.used -= 1
+                bucket.blocked_until = now + retry_after
+                headers = self._bucket_headers(bucket, now)
+                headers["X-RateLimit-Remaining"] = "0"
+                headers["X-RateLimit-Reset-After"] = f"{_ceil_ms(retry_after):.3f}"
+                return self._too_many(retry_after, scope="user", is_global=False, headers=headers)
+            headers = self._bucket_headers(bucket, now)
+            if self._inject.read_fail:
+                status = self._inject.read_fail.popleft()
+                return _json_response(status, _http_error(status), headers)
+
+            errors = _FormErrors()
+            query = request.query
+            anchors = [key for key in ("before", "after", "around") if key in query]
+            values: dict[str, int] = {}
+            for key in ("limit", *anchors):
+                raw = query.get(key)
+                if raw is None:
+                    continue
+                if not raw.isdigit():
+                    code = "NUMBER_TYPE_COERCE" if key == "limit" else "SNOWFLAKE_TYPE_COERCE"
+                    errors.add((key,), code, f'Value "{raw}" is not int.')
+                else:
+                    values[key] = int(raw)
+            limit = values.get("limit", 50)
+            if "limit" in values and not 1 <= limit <= MAX_HISTORY_LIMIT:
+                errors.add(
+                    ("limit",),
+                    "NUMBER_TYPE_MAX" if limit > MAX_HISTORY_LIMIT else "NUMBER_TYPE_MIN",
+                    f"int value should be between 1 and {MAX_HISTORY_LIMIT}.",
+                )
+            if len(anchors) > 1:
+                # Discord documents them as mutually exclusive; the fake holds clients to it.
+                errors.add((anchors[1],), "MUTUALLY_EXCLUSIVE", "before, after and around")
+            if errors:
+                self._violation_locked("Invalid Form Body", ", ".join(errors.paths), request)
+                return _json_response(
+                    400, {**_error("Invalid Form Body", 50035), "errors": errors.tree}, headers
+                )
+            held = sorted(
+                (
+                    m
+                    for m in self._messages
+                    if m.channel_id == channel_id and m.message_id not in self._deleted_messages
+                ),
+                key=lambda m: m.message_id,
+            )
+            ids = [m.message_id for m in held]
+            if "before" in values:
+                end = bisect.bisect_left(ids, values["before"])
+                page = held[max(0, end - limit) : end]
+            elif "after" in values:
+                start = bisect.bisect_right(ids, values["after"])
+                page = held[start : start + limit]
+            elif "around" in values:
+                middle = bisect.bisect_left(ids, values["around"])
+                start = max(0, middle - limit // 2)
+                page = held[start : start + limit]
+            else:
+                page = held[-limit:]
+            listing = [
+                self._message_json(
+                    m, self._webhooks.get(m.webhook_id), readable=self.message_content_intent
+                )
+                for m in reversed(page)
+            ]
+            return _json_response(200, listing, headers)
+
+    def _cdn_download(
+        self, request: web.Request, channel_id: int, attachment_id: int, filename: str
+    ) -> web.Response:
+        """GET a signed CDN link: the attachment's bytes, or 404 when unsigned or expired."""
+        gone = _BareResponse(
+            status=404, text="This content is no longer available.", content_type="text/plain"
+        )
+        query = request.query
+        try:
+            expires, issued = int(query["ex"], 16), int(query["is"], 16)
+        except (KeyError, ValueError):
+            return gone
+        expected = self._cdn_query(request.path, expires, issued)
+        if (
+            not secrets.compare_digest(
+                f"ex={query['ex']}&is={query['is']}&hm={query.get('hm', '')}&", expected
+            )
+            or expires < time.time()
+        ):
+            return gone
+        with self._lock:
+            found = self._attachments.get(attachment_id)
+            if found is None or found[0].message_id in self._deleted_messages:
+                return gone
+            message, n = found
+        name, data = message.files[n]
+        if message.channel_id != channel_id or name != filename:
+            return gone
+        return _BareResponse(body=data, content_type="application/octet-stream")
 
     def _channel_webhooks(self, request: web.Request, body: bytes, channel_id: int) -> web.Response:
         """GET or POST /channels/{id}/webhooks, with the bot token."""

@@ -9,6 +9,7 @@ never resent as is: it is split or simplified, and reported when nothing works.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import random
@@ -113,6 +114,8 @@ class ChannelDelivery:
                 "today's forum thread after a restart: a restart starts a new one",
                 channel.name,
             )
+        # The channel's number for the next event delivered (attachment names carry them).
+        self._next_number = 1
 
     @property
     def name(self) -> str:
@@ -191,8 +194,11 @@ class ChannelDelivery:
 
     async def _deliver(self, window: Window) -> None:
         embeds = await anyio.to_thread.run_sync(render_window, window)
+        first, self._next_number = self._next_number, self._next_number + len(window.events)
         files = await anyio.to_thread.run_sync(
-            build_attachments, window.channel, window.events, self.max_file_bytes
+            functools.partial(
+                build_attachments, window.channel, window.events, self.max_file_bytes, first=first
+            )
         )
         notice = window_notice(window.events, notify=self.channel.notify, mentions=self._mentions)
         queue = deque(apply_notice(pack_messages(embeds, files), notice))
@@ -365,15 +371,21 @@ class ChannelDelivery:
                 OutgoingMessage(files=[f]) for f in message.files
             ]
         if too_large and message.files:
-            events = message.files[0].events
+            refused = message.files[0]
+            events = refused.events
             self.max_file_bytes = max(256 * 1024, self.max_file_bytes // 2)
             if len(events) < 2:
                 return None
-            halves = [events[: len(events) // 2], events[len(events) // 2 :]]
+            middle = len(events) // 2
             files = []
-            for half in halves:
+            for first, half in (
+                (refused.first, events[:middle]),
+                (refused.first + middle, events[middle:]),
+            ):
                 files += await anyio.to_thread.run_sync(
-                    build_attachments, self.name, half, self.max_file_bytes
+                    functools.partial(
+                        build_attachments, self.name, half, self.max_file_bytes, first=first
+                    )
                 )
             return pack_messages(list(message.embeds), files)
         if message.embeds and not (

@@ -101,7 +101,8 @@ def _payload(message: OutgoingMessage, username: str) -> dict[str, Any]:
     return payload
 
 
-def _error_summary(status: int, body: bytes) -> tuple[int, str]:
+def error_summary(status: int, body: bytes) -> tuple[int, str]:
+    """Discord's error code and a one-line reason from an error answer's body."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -294,7 +295,7 @@ class DiscordHttp:
             return Delivered(message_id, stored_in)
         if status == 429:
             return self._rate_limited(key, channel, headers, body)
-        code, reason = _error_summary(status, body)
+        code, reason = error_summary(status, body)
         if status == 404 and code == UNKNOWN_MESSAGE:
             return MessageGone(reason)
         if status == 404 and code == UNKNOWN_CHANNEL:
@@ -347,7 +348,7 @@ class DiscordHttp:
                         await asyncio.sleep(min(retry.after, 60.0))
                         continue
                     if response.status >= 400:
-                        _, reason = _error_summary(response.status, raw)
+                        _, reason = error_summary(response.status, raw)
                         raise DiscordApiError(f"{method} {path.split('?')[0]}: {reason}")
                     return orjson.loads(raw) if raw else None
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:

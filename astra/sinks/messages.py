@@ -72,6 +72,8 @@ class Attachment(msgspec.Struct, frozen=True):
     filename: str
     data: bytes
     events: list[Event] = msgspec.field(default_factory=list)
+    # The channel's number of the first event in this run (see ``astra.sinks.attachments``).
+    first: int = 0
 
 
 class OutgoingMessage(msgspec.Struct, kw_only=True):

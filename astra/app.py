@@ -31,6 +31,7 @@ from astra.events import Alert, ConfigLoaded, Event, Health, Lifecycle
 from astra.redaction import Redactor
 from astra.sinks.delivery import ChannelDelivery
 from astra.sinks.discord_http import DiscordHttp
+from astra.sinks.discord_read import DiscordReader
 from astra.sinks.heartbeat import Heartbeat, pipeline_trouble
 from astra.sinks.notify import Mentions
 from astra.sinks.preview import Preview
@@ -241,7 +242,15 @@ class Sidecar:
             if diagnostics.channel.forum:
                 log.warning("status board: off, #diagnostics is a forum channel (use thread_id)")
             else:
-                self.board = StatusBoard(diagnostics, http, self.statistics)
+                reader = None
+                if http.has_bot_token:
+                    reader = DiscordReader(
+                        session,
+                        self.config.discord.api_base,
+                        self.limiter,
+                        bot_token=self.config.discord.token,
+                    )
+                self.board = StatusBoard(diagnostics, http, self.statistics, reader=reader)
                 self.bus.subscribe(self.board.observe, (Health, Alert))
                 if not http.has_bot_token:
                     log.info(

@@ -170,6 +170,7 @@ class StatusBoardStatistics(msgspec.Struct, frozen=True, kw_only=True):
     posts: int = 0  # board messages posted (the first, and after deletions)
     edits: int = 0  # edits stored
     recreated: int = 0  # times the message was found deleted and posted again
+    found: int = 0  # times the board of an earlier run was found in the channel's history
     failures: int = 0  # posts and edits Discord did not take
 
 

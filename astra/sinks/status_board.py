@@ -5,6 +5,11 @@ health run or alert change, renders the sidecar's state into one embed and edits
 message (PATCH on the webhook's message). It posts the message once; if someone deletes
 it, the edit answers Unknown Message and a new one is posted. Health history still goes
 out with every window, in the attachments.
+
+Nothing is stored locally: after a restart the board is found again in the channel's
+history (bot token), among the webhook's messages that were edited (no other astra post
+ever is). Without the Message Content intent the listing shows those messages' embeds
+empty, so each candidate is fetched through the webhook and recognised by its footer.
 """
 
 from __future__ import annotations
@@ -12,9 +17,12 @@ from __future__ import annotations
 import logging
 import socket
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import anyio
 
+from astra.config import WebhookRef
+from astra.errors import DiscordApiError
 from astra.events import Alert, Event, Health
 from astra.sinks.delivery import ChannelDelivery
 from astra.sinks.discord_http import (
@@ -23,15 +31,53 @@ from astra.sinks.discord_http import (
     MessageGone,
     Outcome,
 )
+from astra.sinks.discord_read import PAGE_LIMIT, DiscordReader
 from astra.sinks.messages import OutgoingMessage, fit_embed
 from astra.sinks.notify import SUPPRESS_NOTIFICATIONS
-from astra.sinks.render.board import BoardState, ChannelRow, render_board
+from astra.sinks.render.board import BOARD_MARKER, BoardState, ChannelRow, render_board
 from astra.statistics import SidecarStatistics, StatusBoardStatistics
 
 log = logging.getLogger("astra.board")
 
 # At most one board edit this often: a burst of alert changes becomes one edit.
 MIN_INTERVAL_S = 5.0
+# History pages (100 messages each) searched for the board after a restart.
+SEARCH_PAGES = 20
+
+
+def is_board(message: dict[str, Any]) -> bool:
+    """Whether a message object (as Discord returns it) is astra's status board."""
+    embeds = message.get("embeds")
+    for embed in embeds if isinstance(embeds, list) else []:
+        footer = embed.get("footer") if isinstance(embed, dict) else None
+        if isinstance(footer, dict) and footer.get("text") == BOARD_MARKER:
+            return True
+    return False
+
+
+async def find_board(
+    reader: DiscordReader, channel_id: int, webhook: WebhookRef, pages: int = SEARCH_PAGES
+) -> str:
+    """The id of the board ``webhook`` posted in ``channel_id``'s recent history, or "".
+
+    Raises ``DiscordApiError`` when the history cannot be read.
+    """
+    before: int | None = None
+    for _ in range(pages):
+        page = await reader.messages(channel_id, before=before)
+        for message in page:
+            if str(message.get("webhook_id")) != str(webhook.id):
+                continue
+            if is_board(message):
+                return str(message["id"])
+            if message.get("edited_timestamp") and not message.get("embeds"):
+                full = await reader.webhook_message(webhook, int(message["id"]))
+                if full is not None and is_board(full):
+                    return str(message["id"])
+        if len(page) < PAGE_LIMIT:
+            return ""
+        before = int(page[-1]["id"])
+    return ""
 
 
 class StatusBoard:
@@ -43,6 +89,7 @@ class StatusBoard:
         http: DiscordHttp,
         snapshot: Callable[[], SidecarStatistics],
         *,
+        reader: DiscordReader | None = None,
         hosts: Sequence[str] = (),
         min_interval_s: float = MIN_INTERVAL_S,
     ) -> None:
@@ -60,6 +107,9 @@ class StatusBoard:
         self._recreated = 0
         self._failures = 0
         self._failing = False
+        self._reader = reader
+        self._searched = False
+        self._found = 0
 
     def statistics(self) -> StatusBoardStatistics:
         """The board's posts and edits so far."""
@@ -70,6 +120,7 @@ class StatusBoard:
             edits=self._edits,
             recreated=self._recreated,
             failures=self._failures,
+            found=self._found,
         )
 
     @property
@@ -129,6 +180,9 @@ class StatusBoard:
             return
         message = OutgoingMessage(embeds=[embed], flags=SUPPRESS_NOTIFICATIONS)
         thread_id = self._delivery.channel.thread_id
+        if not self._searched:
+            self._searched = True
+            self._message_id = await self._find(webhook)
         if self._message_id:
             outcome = await self._http.edit_message(
                 webhook, self._message_id, message, self._delivery.name, thread_id=thread_id
@@ -149,6 +203,26 @@ class StatusBoard:
             self._message_id = outcome.message_id
             self._posts += 1
             log.info("status board: posted (message %s)", outcome.message_id)
+            # Edited at once: the edit mark is how the board is found after a restart.
+            again = await self._http.edit_message(
+                webhook, self._message_id, message, self._delivery.name, thread_id=thread_id
+            )
+            self._edits += self._settled(again)
+
+    async def _find(self, webhook: WebhookRef) -> str:
+        """The board posted by an earlier run, found in the channel's history; or ""."""
+        channel_id = self._delivery.channel.channel_id
+        if self._reader is None or channel_id is None or self._delivery.channel.thread_id:
+            return ""
+        try:
+            found = await find_board(self._reader, channel_id, webhook)
+        except DiscordApiError as exc:
+            log.warning("status board: cannot look for the earlier board (%s); posting one", exc)
+            return ""
+        if found:
+            self._found += 1
+            log.info("status board: found the earlier board (message %s)", found)
+        return found
 
     def _settled(self, outcome: Outcome) -> bool:
         """Whether Discord took the post or edit; a failure is logged once per burst."""

@@ -702,7 +702,7 @@ def _snowflake(value: int | str | None, where: str, what: str) -> int | None:
 
 def thread_title(pattern: str, date: str, channel: str) -> str:
     """A forum thread's name from ``thread_name`` (validated by ``load``)."""
-    return pattern.format(date=date, channel=channel).strip()[:THREAD_NAME_MAX]
+    return pattern.format(date=date, channel=channel).strip()
 
 
 def _thread_name(cfg: ChannelConfig, where: str) -> str:

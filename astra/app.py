@@ -36,7 +36,7 @@ from astra.sinks.heartbeat import Heartbeat, pipeline_trouble
 from astra.sinks.notify import Mentions
 from astra.sinks.preview import Preview
 from astra.sinks.ratelimit import RateLimiter
-from astra.sinks.status_board import StatusBoard
+from astra.sinks.status_board import MIN_INTERVAL_S, StatusBoard
 from astra.statistics import (
     ChannelStatistics,
     DeliveryStatistics,
@@ -250,7 +250,11 @@ class Sidecar:
                         self.limiter,
                         bot_token=self.config.discord.token,
                     )
-                self.board = StatusBoard(diagnostics, http, self.statistics, reader=reader)
+                # At every health run, however often, but alert bursts coalesced.
+                every = min(MIN_INTERVAL_S, self.config.collectors.health.interval)
+                self.board = StatusBoard(
+                    diagnostics, http, self.statistics, reader=reader, min_interval_s=every
+                )
                 self.bus.subscribe(self.board.observe, (Health, Alert))
                 if not http.has_bot_token:
                     log.info(

@@ -40,7 +40,7 @@ from astra.statistics import SidecarStatistics, StatusBoardStatistics
 log = logging.getLogger("astra.board")
 
 # At most one board edit this often: a burst of alert changes becomes one edit.
-MIN_INTERVAL_S = 5.0
+MIN_INTERVAL_S = 10.0
 # History pages (100 messages each) searched for the board after a restart.
 SEARCH_PAGES = 20
 

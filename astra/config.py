@@ -122,6 +122,15 @@ class BufferConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_bytes: Annotated[int, Meta(ge=1024 * 1024, le=16 * 1024**3)] = 128 * 1024 * 1024
 
 
+class RecoveryConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[recovery]``: how much of today's history ``astra run`` reads back at start."""
+
+    enabled: bool = True
+    # A day of four channels at two posts a minute each is 11,520 posts.
+    max_messages: Annotated[int, Meta(ge=1, le=1_000_000)] = 20_000
+    max_bytes: Annotated[int, Meta(ge=1024 * 1024, le=64 * 1024**3)] = 512 * 1024 * 1024
+
+
 class ShutdownConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[shutdown]``: how long SIGTERM/SIGINT may take to deliver what is pending."""
 
@@ -282,6 +291,7 @@ class RawConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
     heartbeat: HeartbeatConfig = msgspec.field(default_factory=HeartbeatConfig)
     status_board: StatusBoardConfig = msgspec.field(default_factory=StatusBoardConfig)
+    recovery: RecoveryConfig = msgspec.field(default_factory=RecoveryConfig)
 
 
 class WebhookRef(msgspec.Struct, frozen=True):
@@ -331,6 +341,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
     heartbeat: HeartbeatConfig = msgspec.field(default_factory=HeartbeatConfig)
     status_board: StatusBoardConfig = msgspec.field(default_factory=StatusBoardConfig)
+    recovery: RecoveryConfig = msgspec.field(default_factory=RecoveryConfig)
 
     def secrets(self) -> list[str]:
         """Every configured secret, verbatim, for the redactor."""
@@ -485,6 +496,7 @@ def _resolve(raw: RawConfig, name: str) -> Config:
         watch=raw.watch,
         heartbeat=raw.heartbeat,
         status_board=raw.status_board,
+        recovery=raw.recovery,
     )
 
 
@@ -755,3 +767,12 @@ def mention_ids(alerts: AlertsConfig) -> tuple[list[str], list[str]]:
     """The role ids and user ids ``[alerts]`` pings, as strings (validated by ``load``)."""
     roles = [] if alerts.mention_role in (None, "") else [str(alerts.mention_role)]
     return roles, [str(u) for u in alerts.mention_users]
+
+
+def history_gaps(config: Config, channels: list[str]) -> list[str]:
+    """What is missing to read ``channels`` back (a bot token, channel ids), as config keys."""
+    missing = [] if config.discord.token else ["discord.token"]
+    missing += [
+        f"channels.{name}.id" for name in channels if config.channels[name].channel_id is None
+    ]
+    return missing

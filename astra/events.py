@@ -443,6 +443,8 @@ class Report(Event, tag="report", frozen=True):
     retries: Count = 0
     rate_limited: Count = 0
     dropped: Count = 0
+    # Set when the report does not cover its whole day: from when it counts, and why.
+    coverage: Text = ""
 
 
 AnyEvent = (

@@ -24,6 +24,7 @@ from typing import TypeVar
 import pytest
 
 from astra import config, redaction
+from astra.readback import when
 from astra.sinks import attachments, messages, preview
 
 try:
@@ -216,6 +217,8 @@ CASES: list[Case] = [
         tails=(("1", ":R>"),),
     ),
     _compiled("preview._ESCAPE", preview._ESCAPE, "sub", "\\", "\\*", "a"),
+    # --- astra/readback/when.py: --since / --until as typed -------------------------------
+    _compiled("when._SPAN", when._SPAN, "fullmatch", "1", "1m", "m", tails=(("1", "x"),)),
     # --- astra/sinks/attachments.py: file names read back from Discord --------------------
     _compiled(
         "attachments._NAME",

@@ -91,6 +91,23 @@ class DiscordReader:
         )
         return answer if isinstance(answer, dict) else None
 
+    async def own_webhooks(self, channel_id: int) -> dict[int, WebhookRef]:
+        """The channel's webhooks whose token the bot sees (the ones it created); empty when
+        the bot may not manage webhooks there."""
+        route = f"/channels/{channel_id}/webhooks"
+        try:
+            listed = await self._api("GET", route, {}, f"GET:{route}", bot=True)
+        except DiscordApiError:
+            return {}
+        found: dict[int, WebhookRef] = {}
+        for hook in listed if isinstance(listed, list) else []:
+            if isinstance(hook, dict) and hook.get("token"):
+                try:
+                    found[int(hook["id"])] = WebhookRef(int(hook["id"]), str(hook["token"]))
+                except (KeyError, TypeError, ValueError):
+                    continue
+        return found
+
     async def download(self, url: str, max_bytes: int = MAX_DOWNLOAD_BYTES) -> bytes | None:
         """An attachment's bytes from its CDN link; ``None`` when the CDN no longer has it.
 

@@ -272,8 +272,12 @@ def test_mentions_never_ping_and_secrets_never_show(discord: FakeDiscord, launch
         *(h.token for h in hooks),
     ]
     # Everything posted: request bodies (query and headers too) and the gunzipped attachments.
+    # The bot token belongs in one place only: the Authorization header of bot API calls.
+    assert all("/channels/" in r.path for r in discord.requests if "Authorization" in r.headers)
     posted = [
-        f"{r.query} {r.headers} {r.body.decode('utf-8', 'replace')}" for r in discord.requests
+        f"{r.query} { ({k: v for k, v in r.headers.items() if k != 'Authorization'}) } "
+        f"{r.body.decode('utf-8', 'replace')}"
+        for r in discord.requests
     ]
     posted += [json.dumps(m.jsonl_events()) for m in discord.all_messages()]
     for text in posted:

@@ -1,11 +1,12 @@
 """What the status board and the heartbeat cost, and how long finding the board takes.
 
 Runs the real CLI against the strict fake Discord (all four channels provisioned with the
-bot token, no Message Content intent) with the board on and a heartbeat going to a local
-HTTP server: measures the sidecar's CPU and RSS, the board's edits and the heartbeat's
-calls over ``--seconds``. Then it buries the board under ``--history`` other posts of the
-same webhook and restarts astra: the time until the board is found and edited again, and
-the requests that took (history pages and webhook-message fetches).
+bot token, no Message Content intent, recovery off so only the board reads history) with
+the board on and a heartbeat going to a local HTTP server: measures the sidecar's CPU and
+RSS, the board's edits and the heartbeat's calls over ``--seconds``. Then it buries the
+board under ``--history`` other posts of the same webhook and restarts astra: the time
+until the board is found and edited again, and the requests that took (history pages and
+webhook-message fetches).
 
 Usage: python bench/bench_board.py [--seconds 60] [--history 1900]
 """
@@ -78,9 +79,11 @@ def main() -> None:
     extra = (
         f"[collectors.health]\ninterval = {HEALTH_INTERVAL_S}\n"
         f'[heartbeat]\nurl = "{url}"\ninterval = 1\n'
+        # Only the board reads history here (recovery would read it too).
+        "[recovery]\nenabled = false\n"
     )
     with (
-        FakeDiscord(bucket_limit=50, bucket_window=1.0) as discord,
+        FakeDiscord(bucket_limit=50, bucket_window=1.0, message_content_intent=False) as discord,
         tempfile.TemporaryDirectory() as tmp,
     ):
         body, ids = provisioned_channels(discord)

@@ -1195,6 +1195,13 @@ class FakeDiscord:
         with self._lock:
             self._channels[thread_id].archived = True
 
+    def delete_thread(self, thread_id: int) -> None:
+        """Delete a thread (a moderator did): posts naming it answer 404 / 10003."""
+        with self._lock:
+            if self._channels[thread_id].type != PUBLIC_THREAD:
+                raise KeyError(thread_id)
+            del self._channels[thread_id]
+
     def threads(self, parent_id: int) -> dict[str, int]:
         """The threads of ``parent_id``: name → id (the latest of a name wins)."""
         with self._lock:

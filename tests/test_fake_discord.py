@@ -1510,3 +1510,17 @@ def test_get_channel_tells_forum_from_text_with_bot_token() -> None:
         assert call(f"{discord.api_base}/channels/7", "GET").status == 401
         missing = call(f"{discord.api_base}/channels/9", "GET", headers=bot(discord))
         assert missing.status == 404 and missing.json()["code"] == 10003
+
+
+def test_deleted_thread_is_unknown_channel_and_a_forum_makes_a_new_one() -> None:
+    """Posting into a deleted thread is 404 / 10003; thread_name creates a fresh one."""
+    with FakeDiscord() as discord:
+        discord.add_channel(7, channel_type=15)
+        hook = discord.create_webhook(7)
+        first = int(execute(hook, ok(thread_name="day")).json()["channel_id"])
+        discord.delete_thread(first)
+        resp = call(f"{hook.url}?thread_id={first}", payload=ok())
+        assert resp.status == 404 and resp.json() == {"message": "Unknown Channel", "code": 10003}
+        second = int(execute(hook, ok(thread_name="day")).json()["channel_id"])
+        assert second != first and discord.threads(7) == {"day": second}
+        discord.assert_no_violations()

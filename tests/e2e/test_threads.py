@@ -122,3 +122,56 @@ def test_webhook_in_a_forum_without_forum_true_is_reported_once(
         "400 Webhooks posted to forum channels must have a thread_name or thread_id "
         f"(forum {discord.webhooks(ids['logs'])[0].id})"
     ]
+
+
+def test_deleted_forum_thread_is_started_again(discord: FakeDiscord, launch: Launch) -> None:
+    """When today's thread is deleted, the next post starts a new one instead of failing."""
+    body, ids = webhook_channels(discord)
+    forum = ids["logs"]
+    discord.add_channel(forum, channel_type=GUILD_FORUM)
+    body = body.replace("[channels.logs]\n", "[channels.logs]\nforum = true\n")
+    sidecar = launch(body + FAST)
+    assert sidecar.post(log_event("before")).status == 200
+    sidecar.wait_for(lambda: discord.thread_messages(forum))
+    (first,) = discord.threads(forum).values()
+    discord.delete_thread(first)
+    assert sidecar.post(log_event("after")).status == 200
+
+    def restarted() -> bool:
+        return any(
+            e.get("message") == "after"
+            for m in discord.thread_messages(forum)
+            for e in m.jsonl_events()
+        )
+
+    sidecar.wait_for(restarted)
+    assert sidecar.stop() == 0
+    discord.assert_no_violations()
+    assert list(discord.threads(forum)) == [today("{date} logs")]
+    assert discord.threads(forum)[today("{date} logs")] != first
+    assert "today's thread is gone; starting a new one" in sidecar.stderr
+
+
+def test_deleted_configured_thread_is_reported_and_posts_go_to_the_channel(
+    discord: FakeDiscord, launch: Launch
+) -> None:
+    """A thread_id Discord no longer knows is reported on the board; posts go to the channel."""
+    body, ids = webhook_channels(discord)
+    thread = discord.add_thread(ids["logs"], "gone soon")
+    discord.delete_thread(thread)
+    body = body.replace("[channels.logs]\n", f"[channels.logs]\nthread_id = {thread}\n")
+    sidecar = launch(body + FAST)
+    assert sidecar.post(log_event("lost thread")).status == 200
+    sidecar.wait_for(lambda: discord.messages(ids["logs"]))
+
+    def on_board() -> bool:
+        return any(
+            f"thread {thread} not found: check thread\\\\_id" in str(e.get("fields"))
+            for m in discord.messages(ids["diagnostics"])
+            for e in m.embeds
+        )
+
+    sidecar.wait_for(on_board)
+    assert sidecar.stop() == 0
+    discord.assert_no_violations()
+    assert sidecar.stderr.count(f"thread {thread} not found: check thread_id") == 1

@@ -117,6 +117,28 @@ def error_summary(status: int, body: bytes) -> tuple[int, str]:
     return code, f"{message} ({status}/{code})"
 
 
+def obey_429(
+    limiter: RateLimiter, key: str, channel: str, headers: Mapping[str, str], body: bytes
+) -> RetryLater:
+    """Record a 429 with ``limiter`` so later requests wait as Discord said; the wait."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    if "Via" not in headers or not isinstance(data, dict):
+        # Cloudflare's ban answers 429 without Via and with a text body.
+        limiter.block_everything(BAN_BACKOFF_S)
+        return RetryLater("blocked by Cloudflare (429 without Via)", BAN_BACKOFF_S, True)
+    try:
+        retry_after = float(data.get("retry_after", 1.0))
+    except (TypeError, ValueError):
+        retry_after = 1.0
+    scope = headers.get("X-RateLimit-Scope", "")
+    is_global = bool(data.get("global")) or headers.get("X-RateLimit-Global") == "true"
+    limiter.limited(key, channel, retry_after, scope, is_global)
+    return RetryLater(f"rate limited ({scope or 'bucket'})", retry_after, True)
+
+
 def _first_error_path(tree: Any, path: str = "") -> str:
     if isinstance(tree, dict):
         if tree.get("_errors"):
@@ -311,22 +333,7 @@ class DiscordHttp:
     def _rate_limited(
         self, key: str, channel: str, headers: Mapping[str, str], body: bytes
     ) -> RetryLater:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            data = None
-        if "Via" not in headers or not isinstance(data, dict):
-            # Cloudflare's ban answers 429 without Via and with a text body.
-            self.limiter.block_everything(BAN_BACKOFF_S)
-            return RetryLater("blocked by Cloudflare (429 without Via)", BAN_BACKOFF_S, True)
-        try:
-            retry_after = float(data.get("retry_after", 1.0))
-        except (TypeError, ValueError):
-            retry_after = 1.0
-        scope = headers.get("X-RateLimit-Scope", "")
-        is_global = bool(data.get("global")) or headers.get("X-RateLimit-Global") == "true"
-        self.limiter.limited(key, channel, retry_after, scope, is_global)
-        return RetryLater(f"rate limited ({scope or 'bucket'})", retry_after, True)
+        return obey_429(self.limiter, key, channel, headers, body)
 
     # --- bot-token calls ------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ import orjson
 from astra.config import WebhookRef
 from astra.errors import DiscordApiError
 from astra.sinks.delivery import backoff
-from astra.sinks.discord_http import BAN_BACKOFF_S, USER_AGENT, error_summary
+from astra.sinks.discord_http import USER_AGENT, error_summary, obey_429
 from astra.sinks.ratelimit import RateLimiter
 from astra.statistics import ReadStatistics
 
@@ -179,7 +179,7 @@ class DiscordReader:
             self._limiter.update(bucket, answer_headers)
             if status == 429:
                 self._rate_limited += 1
-                self._obey_429(bucket, answer_headers, raw)
+                obey_429(self._limiter, bucket, f"read:{bucket}", answer_headers, raw)
                 continue
             if status >= 500:
                 failures += 1
@@ -197,23 +197,6 @@ class DiscordReader:
                 return orjson.loads(raw)
             except orjson.JSONDecodeError:
                 raise DiscordApiError(f"{method} {shown}: answer is not JSON") from None
-
-    def _obey_429(self, bucket: str, headers: Mapping[str, str], raw: bytes) -> None:
-        """Record a 429 with the limiter, so the next read waits as long as Discord said."""
-        try:
-            data = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            data = None
-        if "Via" not in headers or not isinstance(data, dict):
-            self._limiter.block_everything(BAN_BACKOFF_S)
-            return
-        try:
-            retry_after = float(data.get("retry_after", 1.0))
-        except (TypeError, ValueError):
-            retry_after = 1.0
-        scope = headers.get("X-RateLimit-Scope", "")
-        is_global = bool(data.get("global")) or headers.get("X-RateLimit-Global") == "true"
-        self._limiter.limited(bucket, f"read:{bucket}", retry_after, scope, is_global)
 
 
 def _hint(status: int) -> str:

@@ -1524,3 +1524,12 @@ def test_deleted_thread_is_unknown_channel_and_a_forum_makes_a_new_one() -> None
         second = int(execute(hook, ok(thread_name="day")).json()["channel_id"])
         assert second != first and discord.threads(7) == {"day": second}
         discord.assert_no_violations()
+
+
+def test_thread_id_must_be_a_snowflake() -> None:
+    """A thread_id that is not a snowflake is refused as 50035 on thread_id."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(7)
+        resp = call(f"{hook.url}?thread_id=abc", payload=ok())
+        assert resp.status == 400 and "thread_id" in resp.json()["errors"]
+        assert discord.messages(7) == []

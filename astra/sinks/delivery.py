@@ -268,6 +268,15 @@ class ChannelDelivery:
 
     def _misplaced(self, outcome: Rejected) -> bool:
         """Handle a refusal about where the post went; True when it is worth sending again."""
+        problem = self.problem
+        retry = self._misplaced_how(outcome)
+        if self.problem != problem:
+            self._emit(
+                Lifecycle(action="channel_misconfigured", channel=self.name, detail=self.problem)
+            )
+        return retry
+
+    def _misplaced_how(self, outcome: Rejected) -> bool:
         if outcome.code == FORUM_NEEDS_THREAD:
             self.problem = FORUM_PROBLEM
             log.error(

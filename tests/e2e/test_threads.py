@@ -118,6 +118,12 @@ def test_webhook_in_a_forum_without_forum_true_is_reported_once(
     discord.assert_no_violations()
     assert sidecar.stderr.count("set forum = true") == 1
     assert "#logs (preview" in sidecar.stdout
+    (noted,) = [
+        e
+        for e in discord.all_events(ids["diagnostics"])
+        if e["kind"] == "lifecycle" and e["action"] == "channel_misconfigured"
+    ]
+    assert (noted["channel"], noted["detail"]) == ("logs", "forum channel: set forum = true")
     assert [r for r in discord.refusals if "forum" in r] == [
         "400 Webhooks posted to forum channels must have a thread_name or thread_id "
         f"(forum {discord.webhooks(ids['logs'])[0].id})"

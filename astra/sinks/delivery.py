@@ -25,7 +25,6 @@ from astra.events import Event, Lifecycle
 from astra.quantiles import LogHistogram
 from astra.sinks.attachments import build_attachments
 from astra.sinks.discord_http import (
-    UNKNOWN_CHANNEL,
     Delivered,
     DiscordHttp,
     MessageGone,
@@ -38,17 +37,12 @@ from astra.sinks.messages import MAX_FILE_BYTES, Embed, Field, OutgoingMessage, 
 from astra.sinks.notify import Mentions, apply_notice, inherit, window_notice
 from astra.sinks.preview import Preview
 from astra.sinks.render import render_window
-from astra.sinks.threads import ThreadTarget
+from astra.sinks.threads import Misplaced, ThreadTarget
 from astra.statistics import DeliveryStatistics
 from astra.streams.windows import ChannelStream, Window
 
 log = logging.getLogger("astra.delivery")
 
-# Discord's codes for a webhook in a forum channel without a thread, and for a thread
-# name sent to a channel that is no forum.
-FORUM_NEEDS_THREAD = 220001
-NOT_A_FORUM = 220003
-FORUM_PROBLEM = "forum channel: set forum = true"
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0
 # Events per window: bounds the work (and memory) of one render.
@@ -242,10 +236,13 @@ class ChannelDelivery:
                 self._posts += 1
                 return outcome
             if isinstance(outcome, Rejected):
-                if self._misplaced(outcome):
-                    continue
-                return outcome
+                misplaced = self._threads.misplaced(outcome)
+                if misplaced is None:
+                    return outcome
+                self._misplaced(misplaced)
+                continue
             if isinstance(outcome, WebhookGone | MessageGone):
+                # An execute never answers MessageGone (only edits do).
                 self._webhook_gone(WebhookGone(404, outcome.reason))
                 continue
             self._retrying(outcome, attempt)
@@ -266,42 +263,15 @@ class ChannelDelivery:
         self._threads.settle(where, outcome)
         return outcome
 
-    def _misplaced(self, outcome: Rejected) -> bool:
-        """Handle a refusal about where the post went; True when it is worth sending again."""
-        problem = self.problem
-        retry = self._misplaced_how(outcome)
-        if self.problem != problem:
+    def _misplaced(self, misplaced: Misplaced) -> None:
+        """A post went to the wrong place: note what to fix, and preview if nothing else works."""
+        if misplaced.problem and misplaced.problem != self.problem:
+            self.problem = misplaced.problem
             self._emit(
                 Lifecycle(action="channel_misconfigured", channel=self.name, detail=self.problem)
             )
-        return retry
-
-    def _misplaced_how(self, outcome: Rejected) -> bool:
-        if outcome.code == FORUM_NEEDS_THREAD:
-            self.problem = FORUM_PROBLEM
-            log.error(
-                "channels.%s: the webhook is in a forum channel, which needs a thread for every "
-                "post: %s under [channels.%s] (this channel is shown in the terminal until then)",
-                self.name,
-                FORUM_PROBLEM.partition(": ")[2],
-                self.name,
-            )
+        if misplaced.preview:
             self._previewing = True
-            return True
-        if outcome.code == NOT_A_FORUM:
-            self.problem = "not a forum channel: remove forum = true"
-            log.error("channels.%s: %s; posting into the channel itself", self.name, self.problem)
-            self._threads.post_in_channel()
-            return True
-        if outcome.code == UNKNOWN_CHANNEL and outcome.status == 404:
-            if self.channel.forum:
-                log.warning("channels.%s: today's thread is gone; starting a new one", self.name)
-                return True
-            self.problem = f"thread {self.channel.thread_id} not found: check thread_id"
-            log.error("channels.%s: %s; posting into the channel itself", self.name, self.problem)
-            self._threads.post_in_channel()
-            return True
-        return False
 
     def _retrying(self, outcome: RetryLater, attempt: int) -> None:
         self._retries += 1

@@ -24,12 +24,25 @@ from astra.sinks.discord_http import UNKNOWN_CHANNEL, Delivered, DiscordHttp, Ou
 
 log = logging.getLogger("astra.delivery")
 
+# Discord's codes for a webhook in a forum channel without a thread, and for a thread
+# name sent to a channel that is no forum.
+FORUM_NEEDS_THREAD = 220001
+NOT_A_FORUM = 220003
+FORUM_PROBLEM = "forum channel: set forum = true"
+
 
 class Destination(msgspec.Struct, frozen=True, kw_only=True):
     """One post's target: a thread id, a forum thread to create, or neither (the channel)."""
 
     thread_id: int | None = None
     thread_name: str = ""
+
+
+class Misplaced(msgspec.Struct, frozen=True, kw_only=True):
+    """Discord refused a post for where it went: what to fix, and whether to preview."""
+
+    problem: str = ""  # for the status board ("" when nothing needs fixing)
+    preview: bool = False  # show the channel in the terminal from now on
 
 
 class ThreadTarget:
@@ -102,6 +115,35 @@ class ThreadTarget:
         """Stop using threads: post into the channel itself."""
         self._forum = False
         self._fixed = None
+
+    def misplaced(self, refused: Rejected) -> Misplaced | None:
+        """What a refusal about the post's destination means (None: it is about the payload).
+
+        The post is worth sending again in every case: into a new forum thread, into the
+        channel itself, or to the terminal.
+        """
+        name = self._channel.name
+        if refused.code == FORUM_NEEDS_THREAD:
+            log.error(
+                "channels.%s: the webhook is in a forum channel, which needs a thread for every "
+                "post: %s under [channels.%s] (this channel is shown in the terminal until then)",
+                name,
+                FORUM_PROBLEM.partition(": ")[2],
+                name,
+            )
+            return Misplaced(problem=FORUM_PROBLEM, preview=True)
+        if refused.code == NOT_A_FORUM:
+            problem = "not a forum channel: remove forum = true"
+        elif refused.code == UNKNOWN_CHANNEL and refused.status == 404:
+            if self._forum:
+                log.warning("channels.%s: today's thread is gone; starting a new one", name)
+                return Misplaced()
+            problem = f"thread {self._channel.thread_id} not found: check thread_id"
+        else:
+            return None
+        log.error("channels.%s: %s; posting into the channel itself", name, problem)
+        self.post_in_channel()
+        return Misplaced(problem=problem)
 
     async def _find(self, name: str) -> int | None:
         http, channel_id = self._http, self._channel.channel_id

@@ -462,7 +462,7 @@ class Sidecar:
                     for delivery in self.deliveries:
                         await delivery.wait_drained()
                 if self.board is not None and self.board.posted:
-                    await self.board.refresh(stopped=True)
+                    await self.board.refresh_safely(stopped=True)
                 drain.cancel_scope.cancel()
         left = self.undelivered()
         if scope.cancelled_caught or interrupted:

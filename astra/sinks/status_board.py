@@ -167,8 +167,16 @@ class StatusBoard:
         while True:
             await self._changed.wait()
             self._changed = anyio.Event()
-            await self.refresh()
+            await self.refresh_safely()
             await anyio.sleep(self._min_interval_s)
+
+    async def refresh_safely(self, *, stopped: bool = False) -> None:
+        """``refresh``, with any failure logged and counted: the board never stops astra."""
+        try:
+            await self.refresh(stopped=stopped)
+        except Exception as exc:
+            self._failures += 1
+            log.error("status board: update failed: %s: %s", type(exc).__name__, str(exc)[:200])
 
     async def refresh(self, *, stopped: bool = False) -> None:
         """Render the board and edit its message (post it first if there is none)."""

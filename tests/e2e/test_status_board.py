@@ -165,3 +165,17 @@ def test_board_can_be_switched_off(discord: FakeDiscord, launch: Launch) -> None
     )
     assert sidecar.stop() == 0
     assert boards(discord, ids["diagnostics"]) == []
+
+
+def test_unreadable_history_posts_a_board_and_says_why(
+    discord: FakeDiscord, launch: Launch
+) -> None:
+    """Without Read Message History the old board cannot be searched: one line, a new board."""
+    body, ids = provisioned_channels(discord)
+    discord.add_channel(ids["diagnostics"], read_history=False)
+    sidecar = launch(body + FAST_HEALTH + "[recovery]\nenabled = false\n")
+    sidecar.wait_for(lambda: len(boards(discord, ids["diagnostics"])) == 1)
+    assert sidecar.stop() == 0
+    assert sidecar.stderr.count("status board: cannot look for the earlier board") == 1
+    assert "the bot needs View Channel and Read Message History" in sidecar.stderr
+    discord.assert_no_violations()

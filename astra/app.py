@@ -29,11 +29,12 @@ from astra.config import (
     Config,
     history_gaps,
     ingest_warnings,
+    mention_ids,
     parse_address,
     server_tls_context,
 )
 from astra.errors import DiscordApiError
-from astra.events import ConfigLoaded, Event, Lifecycle, run_id
+from astra.events import Alert, ConfigLoaded, Event, Health, Lifecycle, run_id
 from astra.readback.history import ChannelHistory
 from astra.readback.recovery import SpanReader
 from astra.readback.source import channel_histories
@@ -42,13 +43,18 @@ from astra.redaction import Redactor
 from astra.sinks.delivery import ChannelDelivery
 from astra.sinks.discord_http import DiscordHttp
 from astra.sinks.discord_read import DiscordReader
+from astra.sinks.heartbeat import Heartbeat, pipeline_trouble
+from astra.sinks.notify import Mentions
 from astra.sinks.preview import Preview
 from astra.sinks.ratelimit import RateLimiter
 from astra.sinks.render.names import NameBook
+from astra.sinks.status_board import MIN_INTERVAL_S, StatusBoard
 from astra.statistics import (
     ChannelStatistics,
     DeliveryStatistics,
+    HeartbeatStatistics,
     SidecarStatistics,
+    StatusBoardStatistics,
     TransportStatistics,
 )
 from astra.streams.bus import Bus
@@ -120,6 +126,8 @@ class Sidecar:
         self._metrics: MetricsEndpoint | None = None
         self.reporter = PipelineReporter(self.statistics, self.emit)
         self.deliveries: list[ChannelDelivery] = []
+        self.board: StatusBoard | None = None
+        self.heartbeat: Heartbeat | None = None
         self.collectors = Collectors(
             config, emit=self.emit, subscribe=self.bus.subscribe, snapshot=self.statistics
         )
@@ -173,6 +181,8 @@ class Sidecar:
             transport=(self._transport.statistics() if self._transport else TransportStatistics()),
             collectors=self.collectors.scheduler.statistics(),
             control=self.control.statistics(),
+            board=self.board.statistics() if self.board else StatusBoardStatistics(),
+            heartbeat=self.heartbeat.statistics() if self.heartbeat else HeartbeatStatistics(),
         )
 
     def health(self) -> dict[str, Any]:
@@ -253,6 +263,7 @@ class Sidecar:
                 username=self.config.discord.username,
             )
             preview = Preview()
+            roles, users = mention_ids(self.config.alerts)
             for name in CHANNELS:
                 channel = self.config.channels[name]
                 self.deliveries.append(
@@ -266,8 +277,11 @@ class Sidecar:
                         webhook_name=self.config.discord.webhook_name,
                         max_window_events=self.config.buffer.max_events,
                         names=self.names,
+                        mentions=Mentions(roles=roles, users=users),
+                        timezone=self.config.collectors.report.timezone,
                     )
                 )
+            self._start_board_and_heartbeat(http, session)
             await self._start_ingest()
             self._announce()
             recovery = self._recovery_plan() if self.config.recovery.enabled else None
@@ -283,6 +297,10 @@ class Sidecar:
                     async with anyio.create_task_group() as background:
                         background.start_soon(self.reporter.run, PIPELINE_REPORT_INTERVAL_S)
                         background.start_soon(self.collectors.run)
+                        if self.board is not None:
+                            background.start_soon(self.board.run)
+                        if self.heartbeat is not None:
+                            background.start_soon(self.heartbeat.run)
                         if recovery is not None:
                             background.start_soon(self._recover, session, *recovery)
                         signum = await signals.__anext__()
@@ -294,6 +312,44 @@ class Sidecar:
                     await self._shutdown(signals)
                     deliveries.cancel_scope.cancel()
         return 0
+
+    def _start_board_and_heartbeat(self, http: DiscordHttp, session: aiohttp.ClientSession) -> None:
+        """The status board (when #diagnostics posts to Discord) and the heartbeat (if set)."""
+        diagnostics = next(d for d in self.deliveries if d.name == "diagnostics")
+        if self.config.status_board.enabled and not diagnostics.previewing:
+            if diagnostics.channel.forum:
+                log.warning("status board: off, #diagnostics is a forum channel (use thread_id)")
+            else:
+                reader = None
+                if http.has_bot_token:
+                    reader = DiscordReader(
+                        session,
+                        self.config.discord.api_base,
+                        self.limiter,
+                        bot_token=self.config.discord.token,
+                    )
+                # At every health run, however often, but alert bursts coalesced.
+                every = min(MIN_INTERVAL_S, self.config.collectors.health.interval)
+                self.board = StatusBoard(
+                    diagnostics, http, self.statistics, reader=reader, min_interval_s=every
+                )
+                self.bus.subscribe(self.board.observe, (Health, Alert))
+                if not http.has_bot_token:
+                    log.info(
+                        "status board: without [discord] token astra cannot find its board "
+                        "after a restart: each run posts a new one"
+                    )
+        beat = self.config.heartbeat
+        if beat.url:
+            stale_after = max(300.0, 3 * self.config.flush.interval)
+            self.heartbeat = Heartbeat(
+                session,
+                beat.url,
+                interval_s=beat.interval,
+                timeout_s=beat.timeout,
+                trouble=lambda: pipeline_trouble(self.statistics(), stale_after),
+            )
+            log.info("heartbeat: calling the heartbeat URL every %g s while healthy", beat.interval)
 
     def _recovery_plan(self) -> tuple[float, str, list[str]] | None:
         """The report day's start and its label, when its history can be read back; else
@@ -350,6 +406,9 @@ class Sidecar:
             )
             async for events in span.events():
                 self.collectors.restore(events)
+                if self.board is not None:
+                    # What was firing before the restart is on the board again.
+                    self.board.observe([e for e in events if isinstance(e, Alert)])
         except DiscordApiError as exc:
             failure = str(exc)
         finally:
@@ -465,6 +524,8 @@ class Sidecar:
                 while not all(d.idle() for d in self.deliveries):
                     for delivery in self.deliveries:
                         await delivery.wait_drained()
+                if self.board is not None and self.board.posted:
+                    await self.board.refresh_safely(stopped=True)
                 drain.cancel_scope.cancel()
         left = self.undelivered()
         if scope.cancelled_caught or interrupted:

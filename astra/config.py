@@ -11,6 +11,7 @@ import ipaddress
 import os
 import re
 import ssl
+import string
 import tomllib
 import zoneinfo
 from pathlib import Path
@@ -72,6 +73,13 @@ class ChannelConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     id: int | str | None = None
     webhook: str = ""
+    # Window posts buzz followers only when true; alert posts always notify.
+    notify: bool = False
+    # Post into this thread of the channel instead of the channel itself.
+    thread_id: int | str | None = None
+    # The channel is a forum: one thread a day, named after ``thread_name``.
+    forum: bool = False
+    thread_name: str = ""
 
 
 class FlushConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -222,6 +230,24 @@ class AlertsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     command_error_rate_percent: Percent = 1.0
     process_rss_mib: Positive = 1024.0
     file_growth_mib_per_day: Positive = 1024.0
+    # Who a critical alert pings (opt-in): a role id and/or user ids.
+    mention_role: int | str | None = None
+    mention_users: list[int | str] = msgspec.field(default_factory=list)
+
+
+class HeartbeatConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[heartbeat]``: a URL called every ``interval`` seconds while the pipeline is healthy."""
+
+    # A secret (push URLs carry their token): never logged.
+    url: str = ""
+    interval: Annotated[float, Meta(ge=1, le=86400)] = 60.0
+    timeout: Annotated[float, Meta(gt=0, le=300)] = 10.0
+
+
+class StatusBoardConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[status_board]``: one message in #diagnostics, edited at every health run."""
+
+    enabled: bool = True
 
 
 class WatchProcess(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -280,6 +306,8 @@ class RawConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
     control: ControlConfig = msgspec.field(default_factory=ControlConfig)
+    heartbeat: HeartbeatConfig = msgspec.field(default_factory=HeartbeatConfig)
+    status_board: StatusBoardConfig = msgspec.field(default_factory=StatusBoardConfig)
     recovery: RecoveryConfig = msgspec.field(default_factory=RecoveryConfig)
 
 
@@ -290,6 +318,10 @@ class WebhookRef(msgspec.Struct, frozen=True):
     token: str
 
 
+DEFAULT_THREAD_NAME = "{date} {channel}"
+THREAD_NAME_MAX = 100
+
+
 class Channel(msgspec.Struct, frozen=True, kw_only=True):
     """One resolved channel: how (and whether) it posts."""
 
@@ -297,6 +329,10 @@ class Channel(msgspec.Struct, frozen=True, kw_only=True):
     channel_id: int | None
     webhook: WebhookRef | None
     can_provision: bool = False
+    notify: bool = False
+    thread_id: int | None = None
+    forum: bool = False
+    thread_name: str = DEFAULT_THREAD_NAME
 
     @property
     def mode(self) -> str:
@@ -321,6 +357,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
     control: ControlConfig = msgspec.field(default_factory=ControlConfig)
+    heartbeat: HeartbeatConfig = msgspec.field(default_factory=HeartbeatConfig)
+    status_board: StatusBoardConfig = msgspec.field(default_factory=StatusBoardConfig)
     recovery: RecoveryConfig = msgspec.field(default_factory=RecoveryConfig)
 
     def secrets(self) -> list[str]:
@@ -333,6 +371,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             found.append(self.ingest.token)
         if self.control.token:
             found.append(self.control.token)
+        if self.heartbeat.url:
+            found.append(self.heartbeat.url)
         return found
 
 
@@ -441,6 +481,10 @@ def _resolve(raw: RawConfig, name: str) -> Config:
             channel_id=channel_id,
             webhook=webhook,
             can_provision=bool(raw.discord.token) and channel_id is not None,
+            notify=cfg.notify,
+            thread_id=_snowflake(cfg.thread_id, f"{name}: {key}.thread_id", "thread"),
+            forum=cfg.forum,
+            thread_name=_thread_name(cfg, f"{name}: {key}"),
         )
 
     routes = dict(DEFAULT_ROUTES)
@@ -456,6 +500,7 @@ def _resolve(raw: RawConfig, name: str) -> Config:
         routes[route_key] = target
     _check_collectors(raw, name)
     _check_control(raw, name)
+    _check_board_options(raw, name)
 
     discord_cfg = msgspec.structs.replace(raw.discord, api_base=api_base)
     return Config(
@@ -471,6 +516,8 @@ def _resolve(raw: RawConfig, name: str) -> Config:
         alerts=raw.alerts,
         watch=raw.watch,
         control=raw.control,
+        heartbeat=raw.heartbeat,
+        status_board=raw.status_board,
         recovery=raw.recovery,
     )
 
@@ -702,6 +749,73 @@ def parse_address(value: str, where: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"{where}: expected host:port, got {value!r}")
     return host, int(port)
+
+
+def _snowflake(value: int | str | None, where: str, what: str) -> int | None:
+    """A Discord id (17-20 digits) or None; ``ConfigError`` naming ``where`` otherwise."""
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if not text.isdigit() or not 17 <= len(text) <= 20 or int(text) >= 2**64:
+        raise ConfigError(f"{where}: not a Discord {what} id (17-20 digits): {text!r}")
+    return int(text)
+
+
+def thread_title(pattern: str, date: str, channel: str) -> str:
+    """A forum thread's name from ``thread_name`` (validated by ``load``)."""
+    return pattern.format(date=date, channel=channel).strip()
+
+
+def _thread_name(cfg: ChannelConfig, where: str) -> str:
+    """The forum thread name pattern: only with ``forum``, only ``{date}`` and ``{channel}``."""
+    if cfg.forum and cfg.thread_id not in (None, ""):
+        raise ConfigError(
+            f"{where}.thread_id: forum = true and thread_id exclude each other (a forum gets "
+            "one thread a day; thread_id posts into one existing thread)"
+        )
+    if cfg.thread_name and not cfg.forum:
+        raise ConfigError(f"{where}.thread_name: only used with forum = true")
+    pattern = cfg.thread_name or DEFAULT_THREAD_NAME
+    try:
+        fields = [f for _, f, spec, _ in string.Formatter().parse(pattern) if f is not None]
+        sample = thread_title(pattern, "2026-12-31", "performance")
+    except (ValueError, KeyError, IndexError):
+        fields, sample = ["?"], ""
+    for field in fields:
+        if field not in ("date", "channel"):
+            raise ConfigError(
+                f"{where}.thread_name: {pattern!r}: use only the placeholders {{date}} and "
+                "{channel} (write {{ and }} for a brace)"
+            )
+    if not sample.strip() or len(sample) > THREAD_NAME_MAX:
+        raise ConfigError(
+            f"{where}.thread_name: must give a name of 1 to {THREAD_NAME_MAX} characters"
+        )
+    return pattern
+
+
+def _check_board_options(raw: RawConfig, name: str) -> None:
+    """``[alerts]`` mention ids and the ``[heartbeat]`` URL (never quoted: it is a secret)."""
+    _snowflake(raw.alerts.mention_role, f"{name}: alerts.mention_role", "role")
+    for index, user in enumerate(raw.alerts.mention_users):
+        if _snowflake(user, f"{name}: alerts.mention_users[{index}]", "user") is None:
+            raise ConfigError(f"{name}: alerts.mention_users[{index}]: empty user id")
+    if len(raw.alerts.mention_users) > 100:
+        raise ConfigError(f"{name}: alerts.mention_users: at most 100 users (Discord's limit)")
+    url = raw.heartbeat.url
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or " " in url:
+            raise ConfigError(
+                f"{name}: heartbeat.url: not an http(s) URL (the value is not shown: it is a "
+                "secret)"
+            )
+
+
+def mention_ids(alerts: AlertsConfig) -> tuple[list[str], list[str]]:
+    """The role ids and user ids ``[alerts]`` pings, as strings (validated by ``load``)."""
+    roles = [] if alerts.mention_role in (None, "") else [str(alerts.mention_role)]
+    return roles, [str(u) for u in alerts.mention_users]
 
 
 def history_gaps(config: Config, channels: list[str]) -> list[str]:

@@ -92,6 +92,7 @@ class DeliveryStatistics(msgspec.Struct, frozen=True, kw_only=True):
     inflight: int = 0  # events of the window being sent now
     last_post: float | None = None  # when the last post was stored
     latency_ms: LatencySketch = msgspec.field(default_factory=LatencySketch)  # event ts -> post
+    problem: str = ""  # what a person must fix in the configuration ("" when nothing)
 
 
 class RateLimiterStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -170,6 +171,28 @@ class ControlStatistics(msgspec.Struct, frozen=True, kw_only=True):
     mutes: int = 0  # alert mutes in force now
 
 
+class StatusBoardStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """The status board in #diagnostics: its message and how its updates went."""
+
+    enabled: bool = False  # whether a board is kept (diagnostics posts to Discord)
+    message_id: str = ""  # the board's message ("" before it is posted)
+    posts: int = 0  # board messages posted (the first, and after deletions)
+    edits: int = 0  # edits stored
+    recreated: int = 0  # times the message was found deleted and posted again
+    found: int = 0  # times the board of an earlier run was found in the channel's history
+    failures: int = 0  # posts and edits Discord did not take
+
+
+class HeartbeatStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """The outgoing heartbeat (``[heartbeat] url``)."""
+
+    enabled: bool = False  # whether a heartbeat URL is configured
+    sent: int = 0  # calls answered 2xx
+    failed: int = 0  # calls that failed (network error, timeout, non-2xx answer)
+    skipped: int = 0  # beats held back because the pipeline was unhealthy
+    last_ok: float | None = None  # when a call last succeeded
+
+
 class SidecarStatistics(msgspec.Struct, frozen=True, kw_only=True):
     """The running sidecar: every stage's snapshot, taken at ``at``."""
 
@@ -184,6 +207,8 @@ class SidecarStatistics(msgspec.Struct, frozen=True, kw_only=True):
     transport: TransportStatistics = msgspec.field(default_factory=TransportStatistics)
     collectors: list[CollectorStatistics] = msgspec.field(default_factory=list)
     control: ControlStatistics = msgspec.field(default_factory=ControlStatistics)
+    board: StatusBoardStatistics = msgspec.field(default_factory=StatusBoardStatistics)
+    heartbeat: HeartbeatStatistics = msgspec.field(default_factory=HeartbeatStatistics)
 
     @property
     def uptime_s(self) -> float:

@@ -118,6 +118,8 @@ SUPPRESS_NOTIFICATIONS: Final = 1 << 12
 IS_COMPONENTS_V2: Final = 1 << 15
 EXECUTE_FLAGS: Final = SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2
 EDIT_FLAGS: Final = SUPPRESS_EMBEDS | IS_COMPONENTS_V2
+# An interaction's message may also be EPHEMERAL (Discord: "Interaction Response Structure").
+INTERACTION_FLAGS: Final = EXECUTE_FLAGS | (1 << 6)
 
 # Slack for client/server clock reading differences: a request that arrives this
 # close to a reset is treated as after it.  Header values are rounded *up* to the
@@ -948,6 +950,7 @@ def _validate_message(
     max_files: int,
     *,
     edit: bool = False,
+    allowed_flags: int | None = None,
 ) -> _FormErrors:
     """Check an execute (or edit) body against the spec's schema and Discord's limits.
 
@@ -956,7 +959,9 @@ def _validate_message(
     """
     errors = _FormErrors()
     _check_schema(errors, (), payload, _EDIT_BODY if edit else _WEBHOOK_BODY)
-    _check_flags(errors, payload.get("flags"), EDIT_FLAGS if edit else EXECUTE_FLAGS)
+    if allowed_flags is None:
+        allowed_flags = EDIT_FLAGS if edit else EXECUTE_FLAGS
+    _check_flags(errors, payload.get("flags"), allowed_flags)
     if isinstance(payload.get("username"), str):
         _check_name(errors, "username", payload["username"], length=False)
     embeds = payload.get("embeds")
@@ -2164,7 +2169,13 @@ class FakeDiscord:
                 if not isinstance(data, dict):
                     errors.add(("data",), "BASE_TYPE_REQUIRED", "This field is required")
                 else:
-                    inner = _validate_message(data, file_slots, len(files), self.max_files)
+                    inner = _validate_message(
+                        data,
+                        file_slots,
+                        len(files),
+                        self.max_files,
+                        allowed_flags=INTERACTION_FLAGS,
+                    )
                     if inner:
                         errors.tree["data"] = inner.tree
                         errors.paths += [f"data.{path}" for path in inner.paths]

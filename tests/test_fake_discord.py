@@ -1279,7 +1279,8 @@ def test_an_embed_image_shows_the_uploaded_file_it_names() -> None:
 
 
 def test_an_interaction_is_answered_once_with_a_valid_message() -> None:
-    """Unknown interaction 404/10062; a bad message 50035; a second answer 400/40060."""
+    """Unknown interaction 404/10062; a bad message or flag 50035 (EPHEMERAL is allowed); a
+    second answer 400/40060."""
     with FakeDiscord() as discord:
         url = f"{discord.api_base}/interactions/55/tok-55/callback?with_response=true"
         answer = {"type": 4, "data": {"content": "hi", "flags": 64, "allowed_mentions": {}}}
@@ -1289,6 +1290,9 @@ def test_an_interaction_is_answered_once_with_a_valid_message() -> None:
         bad = call(url, payload={"type": 4, "data": {"embeds": [{}]}}, user_agent=None)
         assert (bad.status, bad.json()["code"]) == (400, 50035)
         assert error_at(bad.json()["errors"], "data.embeds.0.description")
+        crossposted = {"type": 4, "data": {"content": "hi", "flags": 1 << 1}}
+        flagged = call(url, payload=crossposted, user_agent=None)
+        assert error_at(flagged.json()["errors"], "data.flags")
         first = call(url, payload=answer, user_agent=None)
         assert first.status == 200, first.body
         assert first.json()["interaction"]["response_message_ephemeral"] is True

@@ -19,6 +19,7 @@ from aiohttp import web
 
 from astra import __version__
 from astra.collectors.control_http import ControlEndpoint
+from astra.collectors.control_views import ControlViews
 from astra.collectors.ingest_http import HttpIngest
 from astra.collectors.ingest_udp import UdpIngest
 from astra.collectors.pipeline import PipelineReporter
@@ -134,13 +135,14 @@ class Sidecar:
         # Guild and channel names learned from events, for the embeds.
         self.names = NameBook()
         self.bus.subscribe(self.names.observe_many, NameBook.kinds)
+        views = ControlViews(self.collectors, self.statistics)
         self.control = ControlEndpoint(
             config.control.token,
             mutes=self.collectors.mutes,
             emit=self.emit,
-            health=self._control_health,
-            errors=self._control_errors,
-            report=self._control_report,
+            health=views.health,
+            errors=views.errors,
+            report=views.report,
         )
 
     def emit(self, event: Event) -> None:
@@ -201,47 +203,6 @@ class Sidecar:
 
     def _add_control_routes(self, app: web.Application) -> None:
         self.control.add_routes(app)
-
-    def _control_health(self) -> dict[str, Any]:
-        """``/astra health``: the score now, what lowered it, firing alerts and mutes."""
-        collectors = self.collectors
-        health = collectors.health.assess() if collectors.health is not None else None
-        snapshot = self.statistics()
-        return {
-            "score": health.score if health is not None else None,
-            "reasons": health.reasons if health is not None else [],
-            "components": msgspec.to_builtins(health.components) if health is not None else [],
-            "uptime_s": round(snapshot.uptime_s, 1),
-            "published": snapshot.bus.published,
-            "pending": snapshot.bus.held,
-            "firing": [
-                {
-                    "alert": f"{a.rule}:{a.subject}",
-                    "severity": a.severity,
-                    "message": a.message,
-                    "muted": collectors.mutes.is_muted(a.rule, a.subject),
-                }
-                for a in collectors.alerts.firing.values()
-            ],
-            "muted": [msgspec.to_builtins(m) for m in collectors.mutes.active()],
-        }
-
-    def _control_errors(self) -> dict[str, Any]:
-        """``/astra errors``: the problem groups of the last hour."""
-        groups, total = self.collectors.recent.groups()
-        return {
-            "window_s": self.collectors.recent.window_s,
-            "total": total,
-            "groups": msgspec.to_builtins(groups[:10]),
-        }
-
-    def _control_report(self) -> dict[str, Any]:
-        """``/astra report``: today's report so far (not sent anywhere)."""
-        report = self.collectors.report
-        if report is None:
-            return {"error": "the daily report is off ([collectors.report] enabled = false)"}
-        built = report.build(time.time())
-        return {"report": msgspec.to_builtins(msgspec.structs.replace(built, charts=[]))}
 
     def undelivered(self) -> int:
         """Events still in memory: pending in windows or in a window being sent."""

@@ -395,7 +395,12 @@ class _Capture:
                 self._handler.addFilter(_DiscordDebugFilter())
             logging.getLogger().addHandler(self._handler)
         if self.commands is not None:
-            self.bot.tree.add_command(self.commands.group)
+            try:
+                self.bot.tree.add_command(self.commands.group)
+            except app_commands.CommandAlreadyRegistered:
+                # The bot has an /astra of its own: keep it, and capture all the same.
+                log.warning("astra: the bot already has an /astra command; not adding astra's")
+                self.commands = None
         if self._latency_interval_s > 0:
             self._latency_task = asyncio.get_running_loop().create_task(
                 self._sample_latency_forever(), name="astra: gateway latency"

@@ -18,7 +18,7 @@ import discord as discord_py
 import pytest
 from discord.ext import commands
 
-from astra.client.discordpy import Options
+from astra.client.discordpy import Options, get_telemetry
 from tests.client.test_discordpy import Calls, interaction_payload, running_bot
 from tests.conftest import Launch, webhook_channels
 from tests.e2e.test_control import CONTROL, CONTROL_TOKEN, DOWN, control
@@ -222,3 +222,26 @@ async def test_alert_names_are_suggested_while_typing(
     assert everything == ["process_down:process:ghost", "process_down"]
     assert (nothing_muted, to_unmute) == ([], ["process_down"])
     assert "🔇 **process\\_down:process:ghost**" in health
+
+
+async def test_a_bot_with_its_own_astra_command_keeps_it_and_its_telemetry(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A name clash on /astra leaves the bot's command in place and capture running."""
+
+    def configure(bot: commands.Bot) -> None:
+        @bot.tree.command(name="astra", description="the bot's own")
+        async def own(interaction: discord_py.Interaction) -> None:
+            """The bot's command."""
+
+    options = Options(
+        address=f"udp://127.0.0.1:{free_port()}", control_token=CONTROL_TOKEN, latency_interval_s=0
+    )
+    async with running_bot(
+        options.address or "", Calls(), configure=configure, options=options
+    ) as bot:
+        command = bot.tree.get_command("astra")
+        assert isinstance(command, discord_py.app_commands.Command)
+        assert command.description == "the bot's own"
+        assert get_telemetry(bot) is not None
+    assert any("already has an /astra command" in r.getMessage() for r in caplog.records)

@@ -2382,16 +2382,23 @@ class FakeDiscord:
             self._attachments[attachment_id] = (edited, n)
         return _json_response(200, self._message_json(edited, webhook), headers)
 
+    def _bot_channel_locked(self, request: web.Request, channel_id: int) -> _Channel | web.Response:
+        """The channel a bot-token call names; 401 without the bot token, 404 if unknown."""
+        if request.headers.get("Authorization") != f"Bot {self.bot_token}":
+            return self._refuse_locked(request, "bot-auth", channel_id, 401, _http_error(401))
+        channel = self._channels.get(channel_id)
+        if channel is None:
+            return self._refuse_locked(
+                request, "channel", channel_id, 404, _error("Unknown Channel", 10003)
+            )
+        return channel
+
     def _get_channel(self, request: web.Request, channel_id: int) -> web.Response:
         """GET /channels/{id} with the bot token: the channel object (type, guild, parent)."""
         with self._lock:
-            if request.headers.get("Authorization") != f"Bot {self.bot_token}":
-                return self._refuse_locked(request, "bot-auth", channel_id, 401, _http_error(401))
-            channel = self._channels.get(channel_id)
-            if channel is None:
-                return self._refuse_locked(
-                    request, "channel", channel_id, 404, _error("Unknown Channel", 10003)
-                )
+            channel = self._bot_channel_locked(request, channel_id)
+            if isinstance(channel, web.Response):
+                return channel
             now = time.monotonic()
             bucket, limited = self._take_bucket_locked(request, f"channel:{channel_id}", now)
             if limited is not None:
@@ -2488,13 +2495,9 @@ class FakeDiscord:
     def _channel_messages(self, request: web.Request, channel_id: int) -> web.Response:
         """GET /channels/{id}/messages: a page of history, newest first, with the bot token."""
         with self._lock:
-            if request.headers.get("Authorization") != f"Bot {self.bot_token}":
-                return self._refuse_locked(request, "bot-auth", channel_id, 401, _http_error(401))
-            channel = self._channels.get(channel_id)
-            if channel is None:
-                return self._refuse_locked(
-                    request, "channel", channel_id, 404, _error("Unknown Channel", 10003)
-                )
+            channel = self._bot_channel_locked(request, channel_id)
+            if isinstance(channel, web.Response):
+                return channel
             if not channel.read_history:
                 return self._refuse_locked(
                     request, "history", channel_id, 403, _error("Missing Access", 50001)
@@ -2608,13 +2611,9 @@ class FakeDiscord:
     def _channel_webhooks(self, request: web.Request, body: bytes, channel_id: int) -> web.Response:
         """GET or POST /channels/{id}/webhooks, with the bot token."""
         with self._lock:
-            if request.headers.get("Authorization") != f"Bot {self.bot_token}":
-                return self._refuse_locked(request, "bot-auth", channel_id, 401, _http_error(401))
-            channel = self._channels.get(channel_id)
-            if channel is None:
-                return self._refuse_locked(
-                    request, "channel", channel_id, 404, _error("Unknown Channel", 10003)
-                )
+            channel = self._bot_channel_locked(request, channel_id)
+            if isinstance(channel, web.Response):
+                return channel
             if not channel.manage_webhooks:
                 return self._refuse_locked(
                     request, "channel", channel_id, 403, _error("Missing Permissions", 50013)

@@ -64,6 +64,12 @@ def _count(counter: Counter[_K], key: _K, n: int) -> None:
         counter[key] += n
 
 
+def _top(counter: Counter[_K], n: int) -> list[tuple[_K, int]]:
+    """The ``n`` most counted keys; ties by key, so the order does not depend on the order
+    events were folded in (live, or read back after a restart)."""
+    return sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:n]
+
+
 def next_report_time(after: float, at: str, tz: ZoneInfo) -> float:
     """The first moment strictly after ``after`` (unix s) when the local clock shows ``at``.
 
@@ -269,7 +275,7 @@ class DailyReportCollector:
     def build(self, now: float) -> Report:
         """The report of everything folded since the last one."""
         day = self._day
-        top_guilds = day.guilds.most_common(TOP_N)
+        top_guilds = _top(day.guilds, TOP_N)
         return Report(
             source="astra",
             ts=now,
@@ -278,7 +284,7 @@ class DailyReportCollector:
             start=self.start,
             end=now,
             events=dict(day.kinds.most_common()),
-            top_commands=[Ranked(n, c) for n, c in day.commands.most_common(TOP_N)],
+            top_commands=[Ranked(n, c) for n, c in _top(day.commands, TOP_N)],
             top_guilds=[Ranked(str(g), c) for g, c in top_guilds],
             guild_names={
                 str(g): self._guild_names[g] for g, _ in top_guilds if g in self._guild_names

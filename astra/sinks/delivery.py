@@ -14,7 +14,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 
@@ -66,6 +66,8 @@ class ChannelDelivery:
         webhook_name: str = "astra",
         max_window_events: int = MAX_EVENTS_PER_WINDOW,
         wall_clock: Callable[[], float] = time.time,
+        on_done: Callable[[list[Event]], None] | None = None,
+        fence: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
         self.channel = channel
         self.stream = stream
@@ -89,6 +91,10 @@ class ChannelDelivery:
         self._undeliverable = 0
         self._last_post: float | None = None
         self._latency_ms = LogHistogram()
+        # Fleet mode: told which events are posted (or given up), so their stream entries
+        # can be acknowledged; and awaited right before every post, to stop a former poster.
+        self._on_done = on_done
+        self._fence = fence
 
     @property
     def name(self) -> str:
@@ -194,6 +200,8 @@ class ChannelDelivery:
             histogram.add(max(0.0, now - event.time) * 1000)
         self._posted_events += len(events)
         self._last_post = now
+        if self._on_done is not None:
+            self._on_done(events)
 
     async def _send(self, message: OutgoingMessage) -> Delivered | Rejected | None:
         """Send until stored; ``None`` when shown in the terminal instead."""
@@ -206,6 +214,8 @@ class ChannelDelivery:
             if webhook is None:
                 continue
             assert self._http is not None
+            if self._fence is not None:
+                await self._fence()
             outcome = await self._http.execute(webhook, message, self.name)
             if isinstance(outcome, Delivered):
                 self._posts += 1
@@ -315,6 +325,8 @@ class ChannelDelivery:
 
     def _give_up(self, message: OutgoingMessage, reason: str) -> None:
         lost = sum(len(f.events) for f in message.files)
+        if self._on_done is not None:
+            self._on_done([e for f in message.files for e in f.events])
         self._undeliverable += lost
         self.inflight -= lost
         self.stream.release(lost)

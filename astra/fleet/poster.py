@@ -1,0 +1,284 @@
+"""The poster's side: read the fleet's stream, post through the usual windows, then ack.
+
+A ``Poster`` lives as long as one lease: it takes over what a former poster read but
+never acknowledged, reads new entries through the consumer group, feeds their events into
+its own bus (the same windows, render and delivery as a single sidecar), and acknowledges
+an entry once Discord stored every one of its events. Losing the lease cancels it whole.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import anyio
+import redis.asyncio as aioredis
+
+from astra.config import CHANNELS, Config
+from astra.events import Event, Log
+from astra.fleet.acks import AckTracker
+from astra.fleet.codec import decode_entry
+from astra.fleet.connection import BLOCK_MS, Keys, RedisError, ResponseError, describe, text
+from astra.fleet.silence import SilenceWatcher
+from astra.redaction import Redactor
+from astra.sinks.delivery import ChannelDelivery
+from astra.streams.bus import Bus
+from astra.streams.router import Router
+from astra.streams.windows import ChannelStream
+
+log = logging.getLogger("astra.fleet")
+
+READ_COUNT = 200
+ACK_INTERVAL_S = 0.2
+RETRY_S = 0.5
+# Problems with the stream's content are logged at most this often.
+COMPLAINT_INTERVAL_S = 60.0
+
+# Builds a channel's delivery: its name and stream; keywords emit, on_done and fence.
+MakeDelivery = Callable[..., ChannelDelivery]
+Fence = Callable[[], Awaitable[None]]
+
+
+class Poster:
+    """The fleet's poster for the duration of one lease."""
+
+    def __init__(
+        self,
+        client: aioredis.Redis,
+        keys: Keys,
+        config: Config,
+        redactor: Redactor,
+        *,
+        member: str,
+        make_delivery: MakeDelivery,
+        silence: SilenceWatcher,
+        fence: Fence,
+    ) -> None:
+        self._client = client
+        self._keys = keys
+        self._redact = redactor.text
+        self.member = member
+        streams = [
+            ChannelStream(
+                name,
+                interval=config.flush.interval,
+                critical_delay=config.flush.critical_delay,
+                clock=time.monotonic,
+                critical_per_minute=config.flush.critical_per_minute,
+            )
+            for name in CHANNELS
+        ]
+        self.bus = Bus(
+            Router(config.routes),
+            streams,
+            redactor,
+            max_events=config.buffer.max_events,
+            max_bytes=config.buffer.max_bytes,
+        )
+        self.acks = AckTracker()
+        self.deliveries = [
+            make_delivery(
+                name, self.bus.streams[name], emit=self.emit, on_done=self.acks.done, fence=fence
+            )
+            for name in CHANNELS
+        ]
+        self.silence = silence
+        self._finishing = False
+        self._read_done = anyio.Event()
+        self._totals: dict[tuple[str, str], int] = {}
+        self._complained = -COMPLAINT_INTERVAL_S
+        self.read_entries = 0
+        self.read_events = 0
+        self.malformed = 0
+        self.claimed = 0
+        self.acked = 0
+        self.trimmed = 0
+
+    def emit(self, event: Event) -> None:
+        """Put one of the poster's own events (alerts, webhook lifecycle) on its bus."""
+        self.bus.publish(event)
+
+    async def run(self) -> None:
+        """Read, post and acknowledge until cancelled (the lease lost) or finished."""
+        async with anyio.create_task_group() as group:
+            for delivery in self.deliveries:
+                group.start_soon(delivery.run)
+            group.start_soon(self._acknowledge)
+            group.start_soon(self._watch_silence)
+            await self._read()
+            self._read_done.set()
+            await anyio.sleep_forever()
+
+    async def finish(self) -> None:
+        """A clean stop: read what is there, post it, acknowledge it (the caller's deadline)."""
+        self._finishing = True
+        await self._read_done.wait()
+        for delivery in self.deliveries:
+            delivery.stream.close()
+        while not all(d.idle() for d in self.deliveries):
+            for delivery in self.deliveries:
+                await delivery.wait_drained()
+        await self._ack_ready()
+
+    def idle(self) -> bool:
+        """Nothing pending, nothing being posted."""
+        return all(d.idle() for d in self.deliveries)
+
+    # --- reading ------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        await self._ensure_group()
+        await self._claim_pending()
+        while True:
+            await self._room()
+            try:
+                answer: Any = await self._client.xreadgroup(
+                    self._keys.group,
+                    self.member,
+                    {self._keys.stream: ">"},
+                    count=READ_COUNT,
+                    block=BLOCK_MS,
+                )
+            except ResponseError as exc:
+                if "NOGROUP" not in str(exc):
+                    raise
+                await self._ensure_group()  # the stream was deleted under us
+                continue
+            except RedisError as exc:
+                self._complain(f"cannot read the fleet stream: {describe(exc, self._redact)}")
+                await anyio.sleep(RETRY_S)
+                continue
+            entries = [e for _stream, batch in answer or () for e in batch]
+            self._feed(entries)
+            if self._finishing and not entries:
+                return
+
+    async def _ensure_group(self) -> None:
+        while True:
+            try:
+                # From the stream's start: entries published before any poster existed count.
+                await self._client.xgroup_create(
+                    self._keys.stream, self._keys.group, id="0", mkstream=True
+                )
+                return
+            except ResponseError as exc:
+                if "BUSYGROUP" in str(exc):
+                    return
+                raise
+            except RedisError as exc:
+                self._complain(f"cannot create the consumer group: {describe(exc, self._redact)}")
+                await anyio.sleep(RETRY_S)
+
+    async def _claim_pending(self) -> None:
+        """Take over every entry read but not acknowledged, by whoever read it."""
+        cursor: Any = "0-0"
+        while True:
+            await self._room()
+            try:
+                answer = await self._client.xautoclaim(
+                    self._keys.stream, self._keys.group, self.member, 0, cursor, count=READ_COUNT
+                )
+            except RedisError as exc:
+                self._complain(f"cannot claim pending entries: {describe(exc, self._redact)}")
+                await anyio.sleep(RETRY_S)
+                continue
+            cursor, entries = answer[0], answer[1]
+            self.claimed += len(entries)
+            self._feed(entries)
+            if cursor in (b"0-0", "0-0"):
+                return
+
+    async def _room(self) -> None:
+        """Wait while half the memory bound is pending: Redis holds the rest meanwhile."""
+        half = self.bus.statistics().max_events // 2
+        while self.bus.pending > half:
+            await anyio.sleep(0.05)
+
+    def _feed(self, entries: Sequence[Any]) -> None:
+        for entry_id, fields in entries:
+            self.read_entries += 1
+            if not fields:
+                # Trimmed after it was read: nothing to post, nothing to keep pending.
+                self.acks.track(entry_id, ())
+                continue
+            entry = decode_entry(fields)
+            if entry.problem:
+                self.malformed += max(1, entry.malformed)
+                self._complain(f"skipped malformed events from the stream: {entry.problem}")
+            self._count_trimmed(entry.member, entry.run, entry.total, entry.count)
+            channel = fields.get(b"c", b"").decode(errors="replace")
+            dropped = _count(fields.get(b"d"))
+            stream = self.bus.streams.get(channel)
+            if dropped and stream is not None:
+                # Dropped by the member's memory bound: the next post of that channel says so.
+                stream.dropped_unreported += dropped
+                stream.dropped_total += dropped
+            self.acks.track(entry_id, entry.events)
+            if entry.events:
+                self.read_events += len(entry.events)
+                self.bus.ingest(entry.events, entry.size, fields[b"e"])
+
+    def _count_trimmed(self, member: str, run: str, total: int, count: int) -> None:
+        """Entries lost to ``MAXLEN`` leave a gap in a member's running total."""
+        key = (member, run)
+        before = self._totals.get(key)
+        start = total - count
+        if before is not None and start > before:
+            lost = start - before
+            self.trimmed += lost
+            self.emit(
+                Log(
+                    level="warning",
+                    logger="astra.fleet",
+                    message=f"{lost:,} events of {member} were trimmed from the Redis stream "
+                    "before the poster read them (raise fleet.max_stream_len)",
+                )
+            )
+        if before is None or total > before:
+            self._totals[key] = total
+
+    def _complain(self, message: str) -> None:
+        now = time.monotonic()
+        if now - self._complained >= COMPLAINT_INTERVAL_S:
+            self._complained = now
+            log.warning("fleet: %s", message)
+
+    # --- acknowledging and the dead-man switch -----------------------------------------
+
+    async def _acknowledge(self) -> None:
+        while True:
+            await anyio.sleep(ACK_INTERVAL_S)
+            await self._ack_ready()
+
+    async def _ack_ready(self) -> None:
+        ready = self.acks.take_ready()
+        for start in range(0, len(ready), 1000):
+            chunk = ready[start : start + 1000]
+            try:
+                await self._client.xack(self._keys.stream, self._keys.group, *chunk)
+            except RedisError as exc:
+                self.acks.give_back(ready[start:])
+                self._complain(f"cannot acknowledge entries: {describe(exc, self._redact)}")
+                return
+            self.acked += len(chunk)
+
+    async def _watch_silence(self) -> None:
+        interval = min(1.0, self.silence.silent_after_s / 4)
+        while True:
+            await anyio.sleep(interval)
+            try:
+                seconds, micros = await self._client.time()
+                raw = await self._client.hgetall(self._keys.members)
+            except RedisError:
+                continue  # the lease loop notices an unreachable Redis
+            now = seconds + micros / 1e6
+            seen = {text(k): int(v) / 1000 for k, v in raw.items()}
+            for alert in self.silence.observe(seen, now):
+                log.warning("fleet: %s", alert.message)
+                self.emit(alert)
+
+
+def _count(raw: bytes | None) -> int:
+    return int(raw) if raw is not None and raw.isdigit() else 0

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import signal
+import time
 from collections import Counter
+from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from tests.conftest import Launch, webhook_channels
 from tests.e2e.test_delivery import EXPECTED_CHANNEL, mixed_events, send_http_batches
 from tests.fake_discord import FakeDiscord
 from tests.fleet.conftest import RedisServer
-from tests.sidecar import Sidecar
+from tests.sidecar import Sidecar, free_port, run_cli, write_config
 
 QUIET = """
 [collectors.system]
@@ -86,3 +90,179 @@ def test_every_event_of_every_member_arrives_once_in_its_channel(
     discord.assert_no_violations()
     for member in members:
         assert member.stop() == 0, member.stderr
+
+
+def poster_of(members: list[Sidecar]) -> Sidecar:
+    """The member that holds the lease now (waits until one does)."""
+    found: list[Sidecar] = []
+
+    def one() -> bool:
+        found[:] = [m for m in members if m.health()["role"] == "poster"]
+        return len(found) == 1
+
+    members[0].wait_for(one, timeout=30)
+    return found[0]
+
+
+def test_posts_per_channel_stay_within_one_sidecars_budget(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """Three busy members make one poster's cadence of posts (1 s windows), not three."""
+    members, ids = start_fleet(discord, launch, redis_server)
+    for round_ in range(24):
+        for index, member in enumerate(members):
+            member.post({"kind": "log", "level": "info", "message": f"r{round_} m{index}"})
+        time.sleep(0.5)
+    for name, channel_id in ids.items():
+        stamps = [datetime.fromisoformat(m.timestamp) for m in discord.messages(channel_id)]
+        for i, start in enumerate(stamps):
+            within = [t for t in stamps[i:] if (t - start).total_seconds() < 10.0]
+            # One window a second, plus a webhook or lifecycle post at most: three members
+            # posting on their own would make about thirty.
+            assert len(within) <= 12, (name, len(within))
+    assert discord.channel_429s == 0
+    discord.assert_no_violations()
+
+
+def test_sigkill_of_the_poster_mid_burst_loses_nothing(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """The poster dies mid-burst: another member takes the lease and posts every event."""
+    members, ids = start_fleet(discord, launch, redis_server)
+    poster = poster_of(members)
+    others = [m for m in members if m is not poster]
+    sent: list[dict[str, Any]] = []
+    for index, member in enumerate(others):
+        events = mixed_events(f"k{index}", 10_000)
+        send_http_batches(member, events, size=2000)
+        sent += events
+    poster.stop(signal.SIGKILL)
+    successor = poster_of(others)
+    posted = wait_all_posted(successor, discord, ids, sent)
+    for i, event in enumerate(sent):
+        channel = EXPECTED_CHANNEL[(i % 10_000) % 5]
+        assert posted[channel][event["id"]] >= 1, (event["id"], channel)
+    fleet = successor.health()["statistics"]["fleet"]
+    assert fleet["leases"] == 1 and fleet["token"] >= 2
+    discord.assert_no_violations()
+
+
+def test_a_stopped_member_raises_the_silent_alert_and_its_return_resolves_it(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """SIGSTOP a member: #logs gets a critical member_silent alert; SIGCONT resolves it."""
+    members, ids = start_fleet(discord, launch, redis_server)
+    poster = poster_of(members)
+    quiet = next(m for m in members if m is not poster)
+    name = quiet.health()["fleet"]["member"]
+
+    def alerts(state: str) -> list[dict[str, Any]]:
+        return [
+            e
+            for e in discord.all_events(ids["logs"])
+            if e["kind"] == "alert"
+            and e["rule"] == "member_silent"
+            and e["subject"] == f"member:{name}"
+            and e["state"] == state
+        ]
+
+    quiet.send_signal(signal.SIGSTOP)
+    try:
+        poster.wait_for(lambda: alerts("firing"), timeout=30)
+    finally:
+        quiet.send_signal(signal.SIGCONT)
+    firing = alerts("firing")[0]
+    assert firing["severity"] == "critical" and "silent since" in firing["message"]
+    poster.wait_for(lambda: alerts("resolved"), timeout=30)
+    assert len(alerts("firing")) == 1
+
+
+def test_redis_killed_and_restarted_loses_nothing_sent_meanwhile(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """Events sent while Redis is down wait in the members' memory and are all posted after."""
+    members, ids = start_fleet(discord, launch, redis_server)
+    before = mixed_events("before", 500)
+    send_http_batches(members[0], before)
+    wait_all_posted(members[0], discord, ids, before)
+    redis_server.kill()
+    members[0].wait_for(lambda: all(m.health()["fleet"]["redis"] == "unreachable" for m in members))
+    sent: list[dict[str, Any]] = []
+    for index, member in enumerate(members):
+        events = mixed_events(f"down{index}", 1000)
+        send_http_batches(member, events, size=500)
+        sent += events
+    assert all(m.health()["fleet"]["awaiting_redis"] >= 1000 for m in members)
+    redis_server.start()
+    posted = wait_all_posted(members[0], discord, ids, sent)
+    for event in sent:
+        assert sum(c[event["id"]] for c in posted.values()) >= 1, event["id"]
+    assert [m.health()["role"] for m in members].count("poster") == 1
+    for member in members:
+        member.stop()
+        assert "astra: fleet: Redis unreachable" in member.stderr
+
+
+def test_a_wrong_redis_password_is_a_one_line_error(
+    launch: Launch, redis_with_password: RedisServer, tmp_path: Path
+) -> None:
+    """A member whose password Redis refuses exits 2 with one line that does not quote it."""
+    wrong = redis_with_password.url.replace(redis_with_password.password, "not-the-password-42")
+    config = write_config(tmp_path / "fleet.toml", free_port(), fleet_body("", wrong, "m"))
+    result = run_cli("run", "--config", str(config), timeout=60)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("astra: fleet.redis: Redis refused the credentials"), lines
+    assert "not-the-password-42" not in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_the_right_password_joins_and_is_never_printed(
+    discord: FakeDiscord, launch: Launch, redis_with_password: RedisServer
+) -> None:
+    """With the right password the member posts; the password appears in no output."""
+    channels, ids = webhook_channels(discord)
+    member = launch(fleet_body(channels, redis_with_password.url, "solo"))
+    sent = mixed_events("pw", 200)
+    send_http_batches(member, sent)
+    wait_all_posted(member, discord, ids, sent)
+    health = json.dumps(member.health())
+    member.stop()
+    password = redis_with_password.password
+    assert password not in member.stderr + member.stdout + health
+    assert all(password not in json.dumps(m.payload) for m in discord.all_messages())
+
+
+def test_unreachable_redis_falls_back_to_direct_posts_then_rejoins(
+    discord: FakeDiscord, launch: Launch, tmp_path: Path
+) -> None:
+    """No Redis: the member says so, posts directly (degraded) after fallback_after, and
+    rejoins the fleet when Redis comes up."""
+    server = RedisServer(tmp_path)  # not started yet: its port refuses connections
+    channels, ids = webhook_channels(discord)
+    member = launch(fleet_body(channels, server.url, "lonely"))
+    assert member.health()["fleet"]["redis"] == "unreachable"
+    sent = mixed_events("fb", 300)
+    send_http_batches(member, sent)
+    wait_all_posted(member, discord, ids, sent)
+    assert member.health()["role"] == "fallback"
+    notes = [
+        f["value"]
+        for m in discord.all_messages()
+        for e in m.embeds
+        for f in e.get("fields", [])
+        if f["name"] == "⚠️ Degraded"
+    ]
+    assert notes and "Redis unreachable: lonely posts by itself" in notes[0]
+    server.start()
+    try:
+        member.wait_for(lambda: member.health()["role"] == "poster", timeout=30)
+        later = mixed_events("back", 100)
+        send_http_batches(member, later)
+        wait_all_posted(member, discord, ids, later)
+        assert member.health()["statistics"]["fleet"]["published_events"] >= 100
+    finally:
+        member.stop()
+        server.kill()
+    assert "astra: fleet: Redis unreachable" in member.stderr
+    assert "posts directly to Discord (degraded)" in member.stderr

@@ -174,6 +174,7 @@ class FleetStatistics(msgspec.Struct, frozen=True, kw_only=True):
     claimed: int = 0  # as poster: pending entries taken over from a former poster
     acked: int = 0  # as poster: entries acknowledged after their posts were stored
     trimmed: int = 0  # as poster: events the stream bound dropped before they were read
+    posts: int = 0  # as poster: posts Discord stored for the fleet
     silent: list[str] = msgspec.field(default_factory=list)  # members alerting as silent
 
 

@@ -10,13 +10,16 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "astra"
 # What each layer may not import. The base modules (the schemas and pure helpers) import
 # no layer; collectors and sinks are siblings that meet only at the bus and the schemas.
-LAYERS = ("streams", "collectors", "sinks", "client")
+LAYERS = ("streams", "collectors", "sinks", "client", "fleet")
 FORBIDDEN: dict[str, set[str]] = {
     "base": {"astra.streams", "astra.collectors", "astra.sinks", "astra.client", "astra.app"},
     "streams": {"astra.collectors", "astra.sinks", "astra.client", "astra.app", "astra.cli"},
     "collectors": {"astra.streams", "astra.sinks", "astra.client", "astra.app", "astra.cli"},
     "sinks": {"astra.collectors", "astra.client", "astra.app", "astra.cli"},
     "client": {"astra.streams", "astra.collectors", "astra.sinks", "astra.app", "astra.cli"},
+    # Fleet mode sits between the wiring and the pipeline it runs (streams, sinks): it
+    # never reaches up into the wiring, nor into collectors or the bot's client.
+    "fleet": {"astra.collectors", "astra.client", "astra.app", "astra.cli"},
 }
 # Wiring and the command line sit on top and may import anything.
 TOP = {"app.py", "cli.py", "__main__.py", "top.py", "metrics.py"}
@@ -63,3 +66,13 @@ def test_the_sidecar_has_no_shared_mutable_counter_object() -> None:
     assert not (PACKAGE / "stats.py").exists()
     for path in PACKAGE.rglob("*.py"):
         assert "PipelineStats" not in path.read_text(encoding="utf-8"), path
+
+
+def test_the_pipeline_does_not_import_fleet_mode() -> None:
+    """Only the wiring loads astra.fleet (and redis-py with it), and only with [fleet]."""
+    for path in PACKAGE.rglob("*.py"):
+        layer = layer_of(path)
+        if layer in (None, "fleet"):
+            continue
+        assert not any(n.startswith("astra.fleet") for n in imported(path)), path
+        assert "import redis" not in path.read_text(encoding="utf-8"), path

@@ -24,7 +24,7 @@ from astra.errors import ConfigError
 from astra.events import Event, Lifecycle
 from astra.fleet.connection import Keys, RedisError, connect, describe, is_auth_error
 from astra.fleet.lease import Lease
-from astra.fleet.poster import MakeDelivery, Poster
+from astra.fleet.poster import MakeDelivery, Poster, PosterFigures
 from astra.fleet.publisher import Publisher
 from astra.fleet.silence import SilenceWatcher
 from astra.redaction import Redactor
@@ -90,7 +90,7 @@ class Fleet:
         self._stopping = False
         self._last_beat = 0.0
         # Poster figures of past leases, added to the current poster's.
-        self._past = FleetStatistics()
+        self._past = PosterFigures()
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -315,16 +315,7 @@ class Fleet:
         raise anyio.get_cancelled_exc_class()()
 
     def _keep_figures(self, poster: Poster) -> None:
-        past = self._past
-        self._past = msgspec.structs.replace(
-            past,
-            read_entries=past.read_entries + poster.read_entries,
-            read_events=past.read_events + poster.read_events,
-            malformed=past.malformed + poster.malformed,
-            claimed=past.claimed + poster.claimed,
-            acked=past.acked + poster.acked,
-            trimmed=past.trimmed + poster.trimmed,
-        )
+        self._past = _add(self._past, poster.figures())
 
     # --- figures ------------------------------------------------------------------------
 
@@ -340,18 +331,7 @@ class Fleet:
         past, poster = self._past, self.poster
         publisher = self.publisher
         unreachable = self._unreachable_since
-        live = (
-            (
-                poster.read_entries,
-                poster.read_events,
-                poster.malformed,
-                poster.claimed,
-                poster.acked,
-                poster.trimmed,
-            )
-            if poster is not None
-            else (0, 0, 0, 0, 0, 0)
-        )
+        live = poster.figures() if poster is not None else PosterFigures()
         return FleetStatistics(
             member=self.member,
             role=self.role,
@@ -366,11 +346,12 @@ class Fleet:
             fallback_posts=self._fallback_posts,
             leases=self._leases,
             token=self.lease.token if poster is not None else 0,
-            read_entries=past.read_entries + live[0],
-            read_events=past.read_events + live[1],
-            malformed=past.malformed + live[2],
-            claimed=past.claimed + live[3],
-            acked=past.acked + live[4],
-            trimmed=past.trimmed + live[5],
+            **msgspec.structs.asdict(_add(past, live)),
             silent=self._silence.silent,
         )
+
+
+def _add(a: PosterFigures, b: PosterFigures) -> PosterFigures:
+    return PosterFigures(
+        **{name: getattr(a, name) + getattr(b, name) for name in PosterFigures.__struct_fields__}
+    )

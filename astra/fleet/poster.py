@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import anyio
+import msgspec
 import redis.asyncio as aioredis
 
 from astra.config import CHANNELS, Config
@@ -39,6 +40,18 @@ COMPLAINT_INTERVAL_S = 60.0
 # Builds a channel's delivery: its name and stream; keywords emit, on_done and fence.
 MakeDelivery = Callable[..., ChannelDelivery]
 Fence = Callable[[], Awaitable[None]]
+
+
+class PosterFigures(msgspec.Struct, frozen=True, kw_only=True):
+    """What a poster did (the poster's share of ``FleetStatistics``)."""
+
+    read_entries: int = 0
+    read_events: int = 0
+    malformed: int = 0
+    claimed: int = 0
+    acked: int = 0
+    trimmed: int = 0
+    posts: int = 0
 
 
 class Poster:
@@ -95,6 +108,18 @@ class Poster:
         self.claimed = 0
         self.acked = 0
         self.trimmed = 0
+
+    def figures(self) -> PosterFigures:
+        """This poster's figures now."""
+        return PosterFigures(
+            read_entries=self.read_entries,
+            read_events=self.read_events,
+            malformed=self.malformed,
+            claimed=self.claimed,
+            acked=self.acked,
+            trimmed=self.trimmed,
+            posts=sum(d.statistics().posts for d in self.deliveries),
+        )
 
     def emit(self, event: Event) -> None:
         """Put one of the poster's own events (alerts, webhook lifecycle) on its bus."""

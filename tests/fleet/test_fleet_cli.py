@@ -52,7 +52,9 @@ def start_fleet(
 
 def ids_by_channel(discord: FakeDiscord, ids: dict[str, int]) -> dict[str, Counter[str]]:
     """How often each event id was posted, per channel name."""
-    return {name: Counter(str(e["id"]) for e in discord.all_events(cid)) for name, cid in ids.items()}
+    return {
+        name: Counter(str(e["id"]) for e in discord.all_events(cid)) for name, cid in ids.items()
+    }
 
 
 def wait_all_posted(
@@ -266,3 +268,30 @@ def test_unreachable_redis_falls_back_to_direct_posts_then_rejoins(
         server.kill()
     assert "astra: fleet: Redis unreachable" in member.stderr
     assert "posts directly to Discord (degraded)" in member.stderr
+
+
+def test_a_paused_former_poster_never_posts_after_losing_the_lease(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """SIGSTOP the poster past its lease: another member posts; resumed, the old one posts
+    nothing more (its fencing check fails) and is a plain member again."""
+    members, ids = start_fleet(discord, launch, redis_server)
+    poster = poster_of(members)
+    others = [m for m in members if m is not poster]
+    warmup = mixed_events("warm", 200)
+    send_http_batches(poster, warmup)
+    wait_all_posted(poster, discord, ids, warmup)
+    posts_before = poster.health()["statistics"]["fleet"]["posts"]
+    # Events already read by the poster's windows when it is paused.
+    pending = mixed_events("paused", 2000)
+    send_http_batches(others[0], pending)
+    poster.send_signal(signal.SIGSTOP)
+    try:
+        successor = poster_of(others)
+    finally:
+        poster.send_signal(signal.SIGCONT)
+    wait_all_posted(successor, discord, ids, pending)
+    poster.wait_for(lambda: poster.health()["role"] == "member", timeout=30)
+    after = poster.health()["statistics"]["fleet"]
+    assert after["posts"] == posts_before
+    assert after["holder"] == successor.health()["fleet"]["member"]

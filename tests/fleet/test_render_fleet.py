@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from astra.events import Error, Event, Latency, Log, Process, System
 from astra.quantiles import LogHistogram
+from astra.sinks.messages import Embed
 from astra.sinks.render import render_window
 from astra.streams.windows import Window
 from astra.units import fmt_ms
@@ -14,11 +15,11 @@ def window(channel: str, events: list[Event], note: str = "") -> Window:
     return Window(channel=channel, events=events, opened=1000.0, closed=1030.0, note=note)
 
 
-def fleet_fields(embeds: list[object]) -> dict[str, str]:
+def fleet_fields(embeds: list[Embed]) -> dict[str, str]:
     """The fields of the fleet embed, by name."""
-    fleet = [e for e in embeds if getattr(e, "title", "").startswith("🛰️ fleet")]
+    fleet = [e for e in embeds if e.title.startswith("🛰️ fleet")]
     assert len(fleet) == 1, embeds
-    return {f.name: f.value for f in fleet[0].fields}  # type: ignore[attr-defined]
+    return {f.name: f.value for f in fleet[0].fields}
 
 
 def test_events_and_errors_are_counted_per_member() -> None:

@@ -165,6 +165,9 @@ class FleetStatistics(msgspec.Struct, frozen=True, kw_only=True):
     published_entries: int = 0  # stream entries appended
     publish_failures: int = 0  # appends that failed (events kept in memory and retried)
     awaiting_redis: int = 0  # events held in memory for Redis
+    unconfirmed: int = 0  # events appended, kept in memory until the poster acknowledges them
+    republished: int = 0  # events appended again after Redis restarted without them
+    unprotected: int = 0  # appended events let go unacknowledged, to stay in the memory bound
     fallback_posts: int = 0  # windows posted directly while Redis was unreachable
     leases: int = 0  # times this member became the poster
     token: int = 0  # fencing token of the lease held now (0 when not the poster)

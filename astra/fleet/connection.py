@@ -39,12 +39,13 @@ class Keys:
 
 
 def connect(url: str) -> aioredis.Redis:
-    """A client for ``url`` that fails fast: no retries of its own (the callers retry)."""
+    """A client for ``url`` that fails fast: one immediate retry only, which a pooled
+    connection that went stale (Redis restarted) needs; the callers retry the rest."""
     return aioredis.Redis.from_url(
         url,
         socket_timeout=TIMEOUT_S,
         socket_connect_timeout=TIMEOUT_S,
-        retry=Retry(NoBackoff(), 0),
+        retry=Retry(NoBackoff(), 1),
         health_check_interval=0,
     )
 

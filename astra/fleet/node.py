@@ -36,6 +36,7 @@ log = logging.getLogger("astra.fleet")
 
 PUBLISH_INTERVAL_S = 0.1
 HEARTBEAT_S = 1.0
+CONFIRM_S = 1.0
 DEGRADED_NOTE = "Redis unreachable: {member} posts by itself until it is back"
 
 _HEARTBEAT = """
@@ -72,6 +73,8 @@ class Fleet:
             member=self.member,
             run=run,
             max_stream_len=self.settings.max_stream_len,
+            # Half the bound at most for what Redis already has: new events need room too.
+            max_kept=config.buffer.max_events // 2,
         )
         self.lease = Lease(self._client, self.keys, self.member, self.settings.lease)
         self._heartbeat = self._client.register_script(_HEARTBEAT)
@@ -89,6 +92,7 @@ class Fleet:
         self._leases = 0
         self._stopping = False
         self._last_beat = 0.0
+        self._last_confirm = 0.0
         # Poster figures of past leases, added to the current poster's.
         self._past = PosterFigures()
 
@@ -165,6 +169,9 @@ class Fleet:
 
     async def _beat(self) -> None:
         now = time.monotonic()
+        if now - self._last_confirm >= CONFIRM_S and not self._fallback:
+            await self.publisher.confirm()
+            self._last_confirm = now
         if now - self._last_beat >= min(HEARTBEAT_S, self.settings.silent_after / 4):
             await self._heartbeat(keys=[self.keys.members], args=[self.member])
             self._last_beat = now
@@ -249,7 +256,8 @@ class Fleet:
         retry = min(1.0, self.settings.lease / 4)
         while True:
             try:
-                acquired = not self._fallback and await self.lease.try_acquire()
+                idle = self._fallback or self._stopping
+                acquired = not idle and await self.lease.try_acquire()
             except (RedisError, OSError):
                 acquired = False  # the member loop reports an unreachable Redis
             if acquired:
@@ -343,6 +351,9 @@ class Fleet:
             published_entries=publisher.published_entries,
             publish_failures=publisher.failures,
             awaiting_redis=publisher.awaiting,
+            unconfirmed=publisher.unconfirmed,
+            republished=publisher.republished_events,
+            unprotected=publisher.unprotected_events,
             fallback_posts=self._fallback_posts,
             leases=self._leases,
             token=self.lease.token if poster is not None else 0,

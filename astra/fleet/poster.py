@@ -22,6 +22,7 @@ from astra.events import Event, Log
 from astra.fleet.acks import AckTracker
 from astra.fleet.codec import decode_entry
 from astra.fleet.connection import BLOCK_MS, Keys, RedisError, ResponseError, describe, text
+from astra.fleet.publisher import ENTRY_EVENTS
 from astra.fleet.silence import SilenceWatcher
 from astra.redaction import Redactor
 from astra.sinks.delivery import ChannelDelivery
@@ -157,13 +158,13 @@ class Poster:
         await self._ensure_group()
         await self._claim_pending()
         while True:
-            await self._room()
+            count = await self._room()
             try:
                 answer: Any = await self._client.xreadgroup(
                     self._keys.group,
                     self.member,
                     {self._keys.stream: ">"},
-                    count=READ_COUNT,
+                    count=count,
                     block=BLOCK_MS,
                 )
             except ResponseError as exc:
@@ -200,10 +201,10 @@ class Poster:
         """Take over every entry read but not acknowledged, by whoever read it."""
         cursor: Any = "0-0"
         while True:
-            await self._room()
+            count = await self._room()
             try:
                 answer = await self._client.xautoclaim(
-                    self._keys.stream, self._keys.group, self.member, 0, cursor, count=READ_COUNT
+                    self._keys.stream, self._keys.group, self.member, 0, cursor, count=count
                 )
             except RedisError as exc:
                 self._complain(f"cannot claim pending entries: {describe(exc, self._redact)}")
@@ -215,10 +216,14 @@ class Poster:
             if cursor in (b"0-0", "0-0"):
                 return
 
-    async def _room(self) -> None:
-        """Wait while half the memory bound is pending: Redis holds the rest meanwhile."""
-        half = self.bus.statistics().max_events // 2
-        while self.bus.pending > half:
+    async def _room(self) -> int:
+        """Entries to read now: as many as surely fit the memory bound (Redis holds the
+        rest meanwhile), waiting while not even one does."""
+        bound = self.bus.statistics().max_events
+        while True:
+            free = bound - self.bus.pending
+            if free >= ENTRY_EVENTS:
+                return min(READ_COUNT, free // ENTRY_EVENTS)
             await anyio.sleep(0.05)
 
     def _feed(self, entries: Sequence[Any]) -> None:

@@ -32,21 +32,24 @@ enabled = false
 """
 
 
-def fleet_body(channels: str, url: str, name: str, extra: str = "") -> str:
+def fleet_body(channels: str, url: str, name: str, extra: str = "", interval: float = 1) -> str:
     """A member's config: the shared channels, fast windows, and a short lease."""
     return (
-        f"{channels}\n[flush]\ninterval = 1\ncritical_delay = 0.2\n{QUIET}\n"
+        f"{channels}\n[flush]\ninterval = {interval}\ncritical_delay = 0.2\n{QUIET}\n"
         f'[fleet]\nredis = "{url}"\nname = "{name}"\nlease = 2\nsilent_after = 3\n'
         f"fallback_after = 2\n{extra}"
     )
 
 
 def start_fleet(
-    discord: FakeDiscord, launch: Launch, server: RedisServer, count: int = 3
+    discord: FakeDiscord, launch: Launch, server: RedisServer, count: int = 3, interval: float = 1
 ) -> tuple[list[Sidecar], dict[str, int]]:
     """``count`` members sharing the fake's four channels and one Redis."""
     channels, ids = webhook_channels(discord)
-    members = [launch(fleet_body(channels, server.url, f"member-{i}")) for i in range(count)]
+    members = [
+        launch(fleet_body(channels, server.url, f"member-{i}", interval=interval))
+        for i in range(count)
+    ]
     return members, ids
 
 
@@ -295,3 +298,33 @@ def test_a_paused_former_poster_never_posts_after_losing_the_lease(
     after = poster.health()["statistics"]["fleet"]
     assert after["posts"] == posts_before
     assert after["holder"] == successor.health()["fleet"]["member"]
+
+
+def test_redis_crashing_with_unposted_entries_loses_none_the_members_still_hold(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """Redis dies (persisting nothing) while its entries wait for the poster's window: the
+    members notice the new server and append again what was never acknowledged."""
+    members, ids = start_fleet(discord, launch, redis_server, interval=6)
+    poster_of(members)
+    sent: list[dict[str, Any]] = []
+    for index, member in enumerate(members):
+        events = mixed_events(f"crash{index}", 1000)
+        send_http_batches(member, events, size=500)
+        sent += events
+
+    def appended_not_acknowledged() -> bool:
+        fleets = [m.health()["statistics"]["fleet"] for m in members]
+        return all(f["awaiting_redis"] == 0 and f["unconfirmed"] >= 1000 for f in fleets)
+
+    members[0].wait_for(appended_not_acknowledged, timeout=30)
+    redis_server.kill()
+    redis_server.start()
+    posted = wait_all_posted(members[0], discord, ids, sent)
+    for event in sent:
+        assert sum(c[event["id"]] for c in posted.values()) >= 1, event["id"]
+    fleets = [m.health()["statistics"]["fleet"] for m in members]
+    assert all(f["republished"] >= 1000 for f in fleets), fleets
+    members[0].wait_for(
+        lambda: all(m.health()["statistics"]["fleet"]["unconfirmed"] == 0 for m in members)
+    )

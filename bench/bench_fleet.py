@@ -14,6 +14,7 @@ entry of its events in astra's entry format (what ``astra.fleet.publisher`` writ
   a sample of every 50th event of every post.
 
 Usage: python bench/bench_fleet.py [--members 100] [--rate 1000] [--seconds 20]
+                                  [--max-events 200000]
 """
 
 from __future__ import annotations
@@ -147,6 +148,9 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=100)
     parser.add_argument("--rate", type=int, default=1000, help="events/s per member")
     parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument(
+        "--max-events", type=int, default=200_000, help="the poster's buffer.max_events"
+    )
     args = parser.parse_args()
     load = OtherLoad()
     with FakeDiscord() as discord, tempfile.TemporaryDirectory() as tmp:
@@ -158,7 +162,8 @@ def main() -> None:
             hook = discord.create_webhook(channel_id, name=f"ops-{name}")
             lines.append(f'[channels.{name}]\nid = {channel_id}\nwebhook = "{hook.url}"\n')
         body = "\n".join(lines) + (
-            f"\n[flush]\ninterval = {FLUSH_S}\n{QUIET}\n[fleet]\n"
+            f"\n[flush]\ninterval = {FLUSH_S}\n{QUIET}\n"
+            f"[buffer]\nmax_events = {args.max_events}\nmax_bytes = 4294967296\n[fleet]\n"
             f'redis = "redis://127.0.0.1:{redis_port}/0"\nname = "poster"\n'
         )
         port = free_port()
@@ -196,7 +201,8 @@ def main() -> None:
         span = max(last - first, generated_for)
         print(
             f"simulated fleet: {args.members} members x {args.rate:,} events/s for "
-            f"{args.seconds:g} s into one Redis 6.2; one poster (astra run, flush {FLUSH_S:g} s)"
+            f"{args.seconds:g} s into one Redis 6.2; one poster (astra run, flush {FLUSH_S:g} s, "
+            f"buffer.max_events {args.max_events:,})"
         )
         print(
             f"  machine: {platform.machine()}, {psutil.cpu_count()} cores, "

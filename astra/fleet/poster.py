@@ -231,7 +231,7 @@ class Poster:
             self.read_entries += 1
             if not fields:
                 # Trimmed after it was read: nothing to post, nothing to keep pending.
-                self.acks.track(entry_id, ())
+                self.acks.track(entry_id, 0, 0)
                 continue
             entry = decode_entry(fields)
             if entry.problem:
@@ -245,7 +245,8 @@ class Poster:
                 # Dropped by the member's memory bound: the next post of that channel says so.
                 stream.dropped_unreported += dropped
                 stream.dropped_total += dropped
-            self.acks.track(entry_id, entry.events)
+            # The bus stamps the entry's events with consecutive numbers from here.
+            self.acks.track(entry_id, self.bus.next_seq, len(entry.events))
             if entry.events:
                 self.read_events += len(entry.events)
                 self.bus.ingest(entry.events, entry.size, fields[b"e"])

@@ -194,10 +194,8 @@ class ChannelDelivery:
     def _delivered(self, events: list[Event]) -> None:
         """Record a stored post: each event's latency from its ``ts``, the last post time."""
         now = self._wall_clock()
-        histogram = self._latency_ms
-        for event in events:
-            # Client clocks can run ahead; a negative latency is a zero.
-            histogram.add(max(0.0, now - event.time) * 1000)
+        # Client clocks can run ahead; a negative latency is a zero.
+        self._latency_ms.add_many([max(0.0, now - event.time) * 1000 for event in events])
         self._posted_events += len(events)
         self._last_post = now
         if self._on_done is not None:

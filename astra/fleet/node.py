@@ -35,7 +35,10 @@ from astra.streams.windows import ChannelStream, Window
 log = logging.getLogger("astra.fleet")
 
 PUBLISH_INTERVAL_S = 0.1
-HEARTBEAT_S = 1.0
+# Heartbeats every tenth of silent_after, at least every 5 s, at most every second (unless
+# silent_after is so short that a quarter of it is less).
+HEARTBEAT_MIN_S = 1.0
+HEARTBEAT_MAX_S = 5.0
 CONFIRM_S = 1.0
 DEGRADED_NOTE = "Redis unreachable: {member} posts by itself until it is back"
 
@@ -93,6 +96,10 @@ class Fleet:
         self._stopping = False
         self._last_beat = 0.0
         self._last_confirm = 0.0
+        silent = self.settings.silent_after
+        self._heartbeat_every = min(
+            HEARTBEAT_MAX_S, max(silent / 10, min(HEARTBEAT_MIN_S, silent / 4))
+        )
         # Poster figures of past leases, added to the current poster's.
         self._past = PosterFigures()
 
@@ -172,7 +179,7 @@ class Fleet:
         if now - self._last_confirm >= CONFIRM_S and not self._fallback:
             await self.publisher.confirm()
             self._last_confirm = now
-        if now - self._last_beat >= min(HEARTBEAT_S, self.settings.silent_after / 4):
+        if now - self._last_beat >= self._heartbeat_every:
             await self._heartbeat(keys=[self.keys.members], args=[self.member])
             self._last_beat = now
         elif self._fallback:

@@ -296,7 +296,7 @@ class Poster:
             self.acked += len(chunk)
 
     async def _watch_silence(self) -> None:
-        interval = min(1.0, self.silence.silent_after_s / 4)
+        interval = min(5.0, max(0.5, self.silence.silent_after_s / 10))
         while True:
             await anyio.sleep(interval)
             try:

@@ -98,11 +98,14 @@ class Publisher:
             fields["c"] = window.channel.encode()
             fields["d"] = str(window.dropped_before).encode()
             pipe.xadd(self._keys.stream, fields, maxlen=self.max_stream_len, approximate=True)
+        # Which server stored them: a new run id means Redis restarted and lost the rest.
+        pipe.info("server")
         try:
-            ids = await pipe.execute()
+            *ids, info = await pipe.execute()
         except BaseException:
             self.failures += 1
             raise
+        self._check_server(info)
         del self._held[: len(batch)]
         appended = total - self.published_events
         self.published_events = total
@@ -118,10 +121,9 @@ class Publisher:
 
         Raises ``RedisError`` when Redis cannot answer (nothing changes then).
         """
-        server = str((await self._client.info("server")).get("run_id", ""))
-        if self._server is not None and server != self._server:
-            self._republish()
-        self._server = server
+        if not self._unconfirmed:
+            return
+        self._check_server(await self._client.info("server"))
         if not self._unconfirmed:
             return
         try:
@@ -162,6 +164,12 @@ class Publisher:
         mine += [w for w in self._held if w.channel == channel]
         self._held = [w for w in self._held if w.channel != channel]
         return mine
+
+    def _check_server(self, info: Mapping[str, object]) -> None:
+        server = str(info.get("run_id", ""))
+        if self._server is not None and server != self._server:
+            self._republish()
+        self._server = server
 
     def _republish(self) -> None:
         """Redis restarted: what it had not passed on is gone; append it again."""

@@ -12,6 +12,7 @@ from typing import Any
 
 from tests.conftest import Launch, webhook_channels
 from tests.e2e.test_delivery import EXPECTED_CHANNEL, mixed_events, send_http_batches
+from tests.e2e.test_zero_storage import files_open_for_writing
 from tests.fake_discord import FakeDiscord
 from tests.fleet.conftest import RedisServer
 from tests.sidecar import Sidecar, free_port, run_cli, write_config
@@ -328,3 +329,24 @@ def test_redis_crashing_with_unposted_entries_loses_none_the_members_still_hold(
     members[0].wait_for(
         lambda: all(m.health()["statistics"]["fleet"]["unconfirmed"] == 0 for m in members)
     )
+
+
+def test_a_fleet_member_writes_no_file_in_any_role(
+    launch: Launch, redis_server: RedisServer, tmp_path: Path
+) -> None:
+    """Poster, member, fallback: no file is written or held open for writing."""
+    workdir = tmp_path / "empty"
+    workdir.mkdir()
+    env = {"TMPDIR": str(workdir), "HOME": str(workdir)}
+    member = launch(fleet_body("", redis_server.url, "solo"), env=env, cwd=str(workdir))
+    assert member.process is not None
+    member.wait_for(lambda: member.health()["role"] == "poster")
+    assert member.post(mixed_events("z", 2000)).status == 200
+    member.wait_for(lambda: member.health()["statistics"]["fleet"]["acked"] >= 1)
+    redis_server.kill()
+    member.wait_for(lambda: member.health()["role"] == "fallback")
+    assert member.post(mixed_events("y", 200)).status == 200
+    member.wait_for(lambda: member.health()["statistics"]["fleet"]["fallback_posts"] >= 1)
+    assert files_open_for_writing(member.process.pid) == []
+    assert member.stop(signal.SIGTERM) == 0
+    assert list(workdir.iterdir()) == []

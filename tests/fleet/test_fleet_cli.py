@@ -12,6 +12,7 @@ from typing import Any
 
 from tests.conftest import Launch, webhook_channels
 from tests.e2e.test_delivery import EXPECTED_CHANNEL, mixed_events, send_http_batches
+from tests.e2e.test_introspection import samples, scrape
 from tests.e2e.test_zero_storage import files_open_for_writing
 from tests.fake_discord import FakeDiscord
 from tests.fleet.conftest import RedisServer
@@ -350,3 +351,55 @@ def test_a_fleet_member_writes_no_file_in_any_role(
     assert files_open_for_writing(member.process.pid) == []
     assert member.stop(signal.SIGTERM) == 0
     assert list(workdir.iterdir()) == []
+
+
+def test_malformed_entries_are_counted_and_skipped_and_a_trimmed_gap_is_reported(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """Garbage written into the stream costs only itself; a gap in a member's running total
+    (entries the stream bound trimmed) becomes a warning on #logs with the count."""
+    channels, ids = webhook_channels(discord)
+    member = launch(fleet_body(channels, redis_server.url, "solo"))
+    member.wait_for(lambda: member.health()["role"] == "poster")
+    client = redis_server.client()
+    good = json.dumps([{"kind": "log", "level": "info", "message": "kept", "id": "ghost-1"}])
+    bad = '[{"kind": "log", "level": "loud", "message": "x"}, {"kind": "nope"}]'
+    entries: list[dict[str, str]] = [
+        {"m": "ghost", "r": "r1", "t": "1", "n": "1", "e": good, "c": "logs", "d": "0"},
+        {"m": "ghost", "r": "r1", "t": "3", "n": "2", "e": bad, "c": "logs", "d": "0"},
+        {"garbage": "yes"},
+        {"m": "ghost", "r": "r1", "t": "40", "n": "1", "e": good.replace("ghost-1", "ghost-40")},
+    ]
+    for fields in entries:
+        client.xadd("astra:events", fields)  # type: ignore[arg-type]
+    sent = [{"id": "ghost-1"}, {"id": "ghost-40"}]
+    wait_all_posted(member, discord, ids, sent)
+
+    def warned() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in discord.all_events(ids["logs"])
+            if e["kind"] == "log" and "were trimmed" in e["message"]
+        ]
+
+    member.wait_for(warned)
+    assert warned()[0]["message"].startswith("36 events of ghost were trimmed")
+    fleet = member.health()["statistics"]["fleet"]
+    assert fleet["malformed"] == 3 and fleet["trimmed"] == 36
+    member.wait_for(lambda: member.health()["statistics"]["fleet"]["acked"] >= len(entries))
+    assert member.stop() == 0
+    assert "skipped malformed events from the stream" in member.stderr
+
+
+def test_metrics_show_the_fleet_figures(launch: Launch, redis_server: RedisServer) -> None:
+    """/metrics of a fleet member agrees with /healthz on role, Redis and published events."""
+    member = launch(fleet_body("", redis_server.url, "solo"))
+    assert member.post(mixed_events("x", 100)).status == 200
+    member.wait_for(lambda: member.health()["statistics"]["fleet"]["read_events"] >= 100)
+    found = samples(scrape(member)[0])
+    fleet = member.health()["statistics"]["fleet"]
+    assert found[("astra_fleet_role", (("role", "poster"),))] == 1
+    assert found[("astra_fleet_role", (("role", "member"),))] == 0
+    assert found[("astra_fleet_redis_up", ())] == 1
+    assert found[("astra_fleet_published_events_total", ())] >= 100
+    assert found[("astra_fleet_leases_total", ())] == fleet["leases"] == 1

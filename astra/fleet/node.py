@@ -9,6 +9,7 @@ lease (a failed renewal, or the fencing check before a post) cancels that poster
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sys
@@ -91,6 +92,7 @@ class Fleet:
         self._unreachable_since: float | None = None
         self._last_error = ""
         self._fallback = False
+        self._posting_directly: set[str] = set()
         self._fallback_posts = 0
         self._leases = 0
         self._stopping = False
@@ -170,7 +172,10 @@ class Fleet:
             if self._should_fall_back():
                 self._enter_fallback(f"for {self.settings.fallback_after:g} s")
                 for name in self._local:
-                    group.start_soon(self._post_directly, name)
+                    # A channel still finishing the last fallback's window keeps its worker.
+                    if name not in self._posting_directly:
+                        self._posting_directly.add(name)
+                        group.start_soon(self._post_directly, name)
             if not appended:
                 await anyio.sleep(PUBLISH_INTERVAL_S)
 
@@ -207,19 +212,22 @@ class Fleet:
         delivery = self._local[channel]
         stream = self._streams[channel]
         note = DEGRADED_NOTE.format(member=self.member)
-        for held in self.publisher.take_held(channel):
-            await self._deliver_degraded(delivery, held, note)
-        while self._fallback:
-            if stream.closing and not stream.has_work():
-                await stream.wait_changed(PUBLISH_INTERVAL_S * 5)
-                continue
-            delay = stream.due_in()
-            if delay > 0:
-                await stream.wait_changed(min(delay, PUBLISH_INTERVAL_S * 5))
-                continue
-            window = stream.close_window(delivery.max_window_events)
-            if window is not None:
-                await self._deliver_degraded(delivery, window, note)
+        try:
+            for held in self.publisher.take_held(channel):
+                await self._deliver_degraded(delivery, held, note)
+            while self._fallback:
+                if stream.closing and not stream.has_work():
+                    await stream.wait_changed(PUBLISH_INTERVAL_S * 5)
+                    continue
+                delay = stream.due_in()
+                if delay > 0:
+                    await stream.wait_changed(min(delay, PUBLISH_INTERVAL_S * 5))
+                    continue
+                window = stream.close_window(delivery.max_window_events)
+                if window is not None:
+                    await self._deliver_degraded(delivery, window, note)
+        finally:
+            self._posting_directly.discard(channel)
 
     async def _deliver_degraded(self, delivery: ChannelDelivery, window: Window, note: str) -> None:
         for event in window.events:
@@ -286,6 +294,7 @@ class Fleet:
             make_delivery=self._make_delivery,
             silence=self._silence,
             fence=self._fence,
+            lease_value=self.lease.value,
         )
         poster.emit(
             Lifecycle(action="fleet_poster", detail=f"{self.member} posts (lease token {token})")
@@ -305,6 +314,11 @@ class Fleet:
                             token,
                         )
                         group.cancel_scope.cancel()
+        except Exception as exc:
+            # Whatever went wrong, the fleet needs a poster: let another member take over.
+            log.error("fleet: the poster stopped: %s", self._describe(_first(exc)))
+            with anyio.move_on_after(3), contextlib.suppress(RedisError, OSError):
+                await self.lease.release()
         finally:
             self._keep_figures(poster)
             self.poster = None
@@ -373,3 +387,10 @@ def _add(a: PosterFigures, b: PosterFigures) -> PosterFigures:
     return PosterFigures(
         **{name: getattr(a, name) + getattr(b, name) for name in PosterFigures.__struct_fields__}
     )
+
+
+def _first(exc: BaseException) -> BaseException:
+    """The first real exception inside (possibly nested) exception groups."""
+    while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc

@@ -21,7 +21,7 @@ from astra.config import CHANNELS, Config
 from astra.events import Event, Log
 from astra.fleet.acks import AckTracker
 from astra.fleet.codec import decode_entry
-from astra.fleet.connection import BLOCK_MS, Keys, RedisError, ResponseError, describe, text
+from astra.fleet.connection import Keys, RedisError, ResponseError, describe, text
 from astra.fleet.publisher import ENTRY_EVENTS
 from astra.fleet.silence import SilenceWatcher
 from astra.redaction import Redactor
@@ -33,6 +33,15 @@ from astra.streams.windows import ChannelStream
 log = logging.getLogger("astra.fleet")
 
 READ_COUNT = 200
+# Reads are scripts (fenced by the lease), which cannot block: an empty read waits this.
+READ_IDLE_S = 0.2
+_READ = """
+if redis.call('get', KEYS[1]) ~= ARGV[1] then
+  return -1
+end
+return redis.call('xreadgroup', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[4],
+                  'STREAMS', KEYS[2], '>')
+"""
 ACK_INTERVAL_S = 0.2
 RETRY_S = 0.5
 # Problems with the stream's content are logged at most this often.
@@ -69,10 +78,16 @@ class Poster:
         make_delivery: MakeDelivery,
         silence: SilenceWatcher,
         fence: Fence,
+        lease_value: str,
     ) -> None:
         self._client = client
         self._keys = keys
         self._redact = redactor.text
+        # Reading is fenced like posting: a former poster must not take entries out of the
+        # group's reach after the lease moved on (they would wait for a claim forever).
+        self._read_fenced = client.register_script(_READ)
+        self._lease_value = lease_value
+        self._fence = fence
         self.member = member
         streams = [
             ChannelStream(
@@ -160,26 +175,32 @@ class Poster:
         while True:
             count = await self._room()
             try:
-                answer: Any = await self._client.xreadgroup(
-                    self._keys.group,
-                    self.member,
-                    {self._keys.stream: ">"},
-                    count=count,
-                    block=BLOCK_MS,
+                answer: Any = await self._read_fenced(
+                    keys=[self._keys.lease, self._keys.stream],
+                    args=[self._lease_value, self._keys.group, self.member, count],
                 )
-            except ResponseError as exc:
-                if "NOGROUP" not in str(exc):
-                    raise
-                await self._ensure_group()  # the stream was deleted under us
-                continue
             except RedisError as exc:
+                if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
+                    await self._ensure_group()  # Redis restarted, or the stream was deleted
+                    continue
+                if self._finishing:
+                    return  # stopping without Redis: what is not read stays there
                 self._complain(f"cannot read the fleet stream: {describe(exc, self._redact)}")
                 await anyio.sleep(RETRY_S)
                 continue
-            entries = [e for _stream, batch in answer or () for e in batch]
-            self._feed(entries)
+            if answer == -1:
+                await self._fence()  # the lease is gone: this stops the poster
+                continue
+            entries = [
+                (entry_id, _pairs(fields))
+                for _stream, batch in answer or ()
+                for entry_id, fields in batch
+            ]
+            self._feed(entries, in_order=True)
             if self._finishing and not entries:
                 return
+            if len(entries) < count:
+                await anyio.sleep(READ_IDLE_S)
 
     async def _ensure_group(self) -> None:
         while True:
@@ -189,11 +210,9 @@ class Poster:
                     self._keys.stream, self._keys.group, id="0", mkstream=True
                 )
                 return
-            except ResponseError as exc:
-                if "BUSYGROUP" in str(exc):
-                    return
-                raise
             except RedisError as exc:
+                if isinstance(exc, ResponseError) and "BUSYGROUP" in str(exc):
+                    return
                 self._complain(f"cannot create the consumer group: {describe(exc, self._redact)}")
                 await anyio.sleep(RETRY_S)
 
@@ -212,7 +231,7 @@ class Poster:
                 continue
             cursor, entries = answer[0], answer[1]
             self.claimed += len(entries)
-            self._feed(entries)
+            self._feed(entries, in_order=False)
             if cursor in (b"0-0", "0-0"):
                 return
 
@@ -226,7 +245,9 @@ class Poster:
                 return min(READ_COUNT, free // ENTRY_EVENTS)
             await anyio.sleep(0.05)
 
-    def _feed(self, entries: Sequence[Any]) -> None:
+    def _feed(self, entries: Sequence[Any], *, in_order: bool) -> None:
+        """Put entries' events on the bus. ``in_order``: new entries, read in stream order
+        (claimed ones are not: a former poster acknowledged some between them)."""
         for entry_id, fields in entries:
             self.read_entries += 1
             if not fields:
@@ -237,7 +258,8 @@ class Poster:
             if entry.problem:
                 self.malformed += max(1, entry.malformed)
                 self._complain(f"skipped malformed events from the stream: {entry.problem}")
-            self._count_trimmed(entry.member, entry.run, entry.total, entry.count)
+            if in_order:
+                self._count_trimmed(entry.member, entry.run, entry.total, entry.count)
             channel = fields.get(b"c", b"").decode(errors="replace")
             dropped = _count(fields.get(b"d"))
             stream = self.bus.streams.get(channel)
@@ -252,7 +274,10 @@ class Poster:
                 self.bus.ingest(entry.events, entry.size, fields[b"e"])
 
     def _count_trimmed(self, member: str, run: str, total: int, count: int) -> None:
-        """Entries lost to ``MAXLEN`` leave a gap in a member's running total."""
+        """Entries lost to ``MAXLEN`` leave a gap in a member's running total.
+
+        Only entries read in stream order count: each is read once, after the entries this
+        poster saw before it, so a gap is what was trimmed before it could be read."""
         key = (member, run)
         before = self._totals.get(key)
         start = total - count
@@ -313,3 +338,11 @@ class Poster:
 
 def _count(raw: bytes | None) -> int:
     return int(raw) if raw is not None and raw.isdigit() else 0
+
+
+def _pairs(fields: Any) -> dict[bytes, bytes]:
+    """An entry's fields as a script returns them (a flat list) as a mapping."""
+    if isinstance(fields, dict):
+        return fields
+    items = list(fields or ())
+    return dict(zip(items[::2], items[1::2], strict=True))

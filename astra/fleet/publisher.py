@@ -105,8 +105,9 @@ class Publisher:
         except BaseException:
             self.failures += 1
             raise
-        self._check_server(info)
         del self._held[: len(batch)]
+        # After the batch is out of the way: a restart puts older windows back in front.
+        self._check_server(info)
         appended = total - self.published_events
         self.published_events = total
         self.published_entries += len(batch)

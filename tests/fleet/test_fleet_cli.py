@@ -63,16 +63,32 @@ def ids_by_channel(discord: FakeDiscord, ids: dict[str, int]) -> dict[str, Count
 
 
 def wait_all_posted(
-    sidecar: Sidecar, discord: FakeDiscord, ids: dict[str, int], sent: list[dict[str, Any]]
+    sidecar: Sidecar,
+    discord: FakeDiscord,
+    ids: dict[str, int],
+    sent: list[dict[str, Any]],
+    fleet: list[Sidecar] = (),  # type: ignore[assignment]
 ) -> dict[str, Counter[str]]:
-    """Wait until every sent event is posted; what was posted, per channel."""
+    """Wait until every sent event is posted; what was posted, per channel.
+
+    On a timeout the failure shows every member's fleet figures and stderr as well."""
     want = {e["id"] for e in sent}
 
     def done() -> bool:
         posted = ids_by_channel(discord, ids)
         return want <= {i for c in posted.values() for i in c}
 
-    sidecar.wait_for(done, timeout=60, interval=0.5)
+    try:
+        sidecar.wait_for(done, timeout=60, interval=0.5)
+    except AssertionError as exc:
+        missing = want - {i for c in ids_by_channel(discord, ids).values() for i in c}
+        report = [f"{len(missing)} missing, e.g. {sorted(missing)[:5]}"]
+        for member in fleet:
+            if member.process is not None and member.process.poll() is None:
+                report.append(json.dumps(member.health()["statistics"]["fleet"]))
+                member.stop()
+            report.append(member.stderr)
+        raise AssertionError("\n".join([str(exc), *report])) from None
     return ids_by_channel(discord, ids)
 
 
@@ -201,10 +217,11 @@ def test_redis_killed_and_restarted_loses_nothing_sent_meanwhile(
         sent += events
     assert all(m.health()["fleet"]["awaiting_redis"] >= 1000 for m in members)
     redis_server.start()
-    posted = wait_all_posted(members[0], discord, ids, sent)
+    posted = wait_all_posted(members[0], discord, ids, sent, members)
     for event in sent:
         assert sum(c[event["id"]] for c in posted.values()) >= 1, event["id"]
     assert [m.health()["role"] for m in members].count("poster") == 1
+    assert sum(m.health()["statistics"]["fleet"]["trimmed"] for m in members) == 0
     for member in members:
         member.stop()
         assert "astra: fleet: Redis unreachable" in member.stderr
@@ -322,11 +339,13 @@ def test_redis_crashing_with_unposted_entries_loses_none_the_members_still_hold(
     members[0].wait_for(appended_not_acknowledged, timeout=30)
     redis_server.kill()
     redis_server.start()
-    posted = wait_all_posted(members[0], discord, ids, sent)
+    posted = wait_all_posted(members[0], discord, ids, sent, members)
     for event in sent:
         assert sum(c[event["id"]] for c in posted.values()) >= 1, event["id"]
     fleets = [m.health()["statistics"]["fleet"] for m in members]
     assert all(f["republished"] >= 1000 for f in fleets), fleets
+    # Nothing was trimmed: no gap in any member's running total is reported.
+    assert sum(f["trimmed"] for f in fleets) == 0, fleets
     members[0].wait_for(
         lambda: all(m.health()["statistics"]["fleet"]["unconfirmed"] == 0 for m in members)
     )

@@ -11,8 +11,11 @@ from redis.exceptions import AuthenticationError, RedisError, ResponseError
 
 # Seconds for a connect and for a reply: a hung Redis must not stall a member for minutes.
 TIMEOUT_S = 3.0
+# Blocking reads wait this long at most, well inside the reply deadline.
+BLOCK_MS = 1000
 
 __all__ = [
+    "BLOCK_MS",
     "AuthenticationError",
     "Keys",
     "RedisError",

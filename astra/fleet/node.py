@@ -294,7 +294,7 @@ class Fleet:
             make_delivery=self._make_delivery,
             silence=self._silence,
             fence=self._fence,
-            lease_value=self.lease.value,
+            lease_s=self.settings.lease,
         )
         poster.emit(
             Lifecycle(action="fleet_poster", detail=f"{self.member} posts (lease token {token})")

@@ -21,7 +21,8 @@ from astra.config import CHANNELS, Config
 from astra.events import Event, Log
 from astra.fleet.acks import AckTracker
 from astra.fleet.codec import decode_entry
-from astra.fleet.connection import Keys, RedisError, ResponseError, describe, text
+from astra.fleet.connection import BLOCK_MS, Keys, RedisError, ResponseError, describe, text
+from astra.fleet.gaps import GapTracker
 from astra.fleet.publisher import ENTRY_EVENTS
 from astra.fleet.silence import SilenceWatcher
 from astra.redaction import Redactor
@@ -33,15 +34,8 @@ from astra.streams.windows import ChannelStream
 log = logging.getLogger("astra.fleet")
 
 READ_COUNT = 200
-# Reads are scripts (fenced by the lease), which cannot block: an empty read waits this.
-READ_IDLE_S = 0.2
-_READ = """
-if redis.call('get', KEYS[1]) ~= ARGV[1] then
-  return -1
-end
-return redis.call('xreadgroup', 'GROUP', ARGV[2], ARGV[3], 'COUNT', ARGV[4],
-                  'STREAMS', KEYS[2], '>')
-"""
+# Events one of the poster's windows may hold (a single sidecar's hold 100,000 at most).
+POSTER_WINDOW_EVENTS = 500_000
 ACK_INTERVAL_S = 0.2
 RETRY_S = 0.5
 # Problems with the stream's content are logged at most this often.
@@ -78,15 +72,14 @@ class Poster:
         make_delivery: MakeDelivery,
         silence: SilenceWatcher,
         fence: Fence,
-        lease_value: str,
+        lease_s: float,
     ) -> None:
         self._client = client
         self._keys = keys
         self._redact = redactor.text
-        # Reading is fenced like posting: a former poster must not take entries out of the
-        # group's reach after the lease moved on (they would wait for a claim forever).
-        self._read_fenced = client.register_script(_READ)
-        self._lease_value = lease_value
+        # A former poster may still read a little before it notices the lease is gone: what
+        # it read waits under its name until it has been idle this long, then is claimed.
+        self._claim_after_s = lease_s
         self._fence = fence
         self.member = member
         streams = [
@@ -113,10 +106,15 @@ class Poster:
             )
             for name in CHANNELS
         ]
+        for delivery in self.deliveries:
+            # A fleet's channel carries many members' events in its 30 posts a minute: a
+            # window may hold more than a single sidecar's, within the memory bound.
+            delivery.max_window_events = min(config.buffer.max_events, POSTER_WINDOW_EVENTS)
         self.silence = silence
         self._finishing = False
         self._read_done = anyio.Event()
-        self._totals: dict[tuple[str, str], int] = {}
+        # Twice the claim interval: what a former poster read is claimed within it.
+        self._gaps = GapTracker(2 * lease_s)
         self._complained = -COMPLAINT_INTERVAL_S
         self.read_entries = 0
         self.read_events = 0
@@ -148,6 +146,7 @@ class Poster:
                 group.start_soon(delivery.run)
             group.start_soon(self._acknowledge)
             group.start_soon(self._watch_silence)
+            group.start_soon(self._claim_forgotten)
             await self._read()
             self._read_done.set()
             await anyio.sleep_forever()
@@ -175,32 +174,29 @@ class Poster:
         while True:
             count = await self._room()
             try:
-                answer: Any = await self._read_fenced(
-                    keys=[self._keys.lease, self._keys.stream],
-                    args=[self._lease_value, self._keys.group, self.member, count],
+                answer: Any = await self._client.xreadgroup(
+                    self._keys.group,
+                    self.member,
+                    {self._keys.stream: ">"},
+                    count=count,
+                    block=BLOCK_MS,
                 )
             except RedisError as exc:
                 if isinstance(exc, ResponseError) and "NOGROUP" in str(exc):
-                    await self._ensure_group()  # Redis restarted, or the stream was deleted
+                    # Redis restarted, or the stream was deleted: a restarted Redis has no
+                    # lease, so the fencing check stops a poster that would read on.
+                    await self._fence()
+                    await self._ensure_group()
                     continue
                 if self._finishing:
                     return  # stopping without Redis: what is not read stays there
                 self._complain(f"cannot read the fleet stream: {describe(exc, self._redact)}")
                 await anyio.sleep(RETRY_S)
                 continue
-            if answer == -1:
-                await self._fence()  # the lease is gone: this stops the poster
-                continue
-            entries = [
-                (entry_id, _pairs(fields))
-                for _stream, batch in answer or ()
-                for entry_id, fields in batch
-            ]
+            entries = [e for _stream, batch in answer or () for e in batch]
             self._feed(entries, in_order=True)
             if self._finishing and not entries:
                 return
-            if len(entries) < count:
-                await anyio.sleep(READ_IDLE_S)
 
     async def _ensure_group(self) -> None:
         while True:
@@ -235,6 +231,41 @@ class Poster:
             if cursor in (b"0-0", "0-0"):
                 return
 
+    async def _claim_forgotten(self) -> None:
+        """Now and then, claim what other consumers (former posters) read and left idle."""
+        while True:
+            await anyio.sleep(self._claim_after_s)
+            try:
+                await self._claim_from_others()
+            except RedisError as exc:
+                self._complain(f"cannot claim pending entries: {describe(exc, self._redact)}")
+            else:
+                self._report_trimmed()
+
+    async def _claim_from_others(self) -> None:
+        summary = await self._client.xpending(self._keys.stream, self._keys.group)
+        idle_ms = int(self._claim_after_s * 1000)
+        for consumer in summary.get("consumers") or ():
+            name = text(consumer["name"])
+            if name == self.member:
+                continue
+            if not int(consumer["pending"]):
+                # A former poster with nothing left: keep the group's list short.
+                await self._client.xgroup_delconsumer(self._keys.stream, self._keys.group, name)
+                continue
+            count = await self._room()
+            pending = await self._client.xpending_range(
+                self._keys.stream, self._keys.group, "-", "+", count, consumername=name
+            )
+            ids: list[Any] = [p["message_id"] for p in pending]
+            if not ids:
+                continue
+            entries = await self._client.xclaim(
+                self._keys.stream, self._keys.group, self.member, idle_ms, ids
+            )
+            self.claimed += len(entries)
+            self._feed(entries, in_order=False)
+
     async def _room(self) -> int:
         """Entries to read now: as many as surely fit the memory bound (Redis holds the
         rest meanwhile), waiting while not even one does."""
@@ -259,7 +290,9 @@ class Poster:
                 self.malformed += max(1, entry.malformed)
                 self._complain(f"skipped malformed events from the stream: {entry.problem}")
             if in_order:
-                self._count_trimmed(entry.member, entry.run, entry.total, entry.count)
+                self._gaps.in_order(entry.member, entry.run, entry.total, entry.count)
+            else:
+                self._gaps.claimed(entry.member, entry.run, entry.total, entry.count)
             channel = fields.get(b"c", b"").decode(errors="replace")
             dropped = _count(fields.get(b"d"))
             stream = self.bus.streams.get(channel)
@@ -273,16 +306,9 @@ class Poster:
                 self.read_events += len(entry.events)
                 self.bus.ingest(entry.events, entry.size, fields[b"e"])
 
-    def _count_trimmed(self, member: str, run: str, total: int, count: int) -> None:
-        """Entries lost to ``MAXLEN`` leave a gap in a member's running total.
-
-        Only entries read in stream order count: each is read once, after the entries this
-        poster saw before it, so a gap is what was trimmed before it could be read."""
-        key = (member, run)
-        before = self._totals.get(key)
-        start = total - count
-        if before is not None and start > before:
-            lost = start - before
+    def _report_trimmed(self) -> None:
+        """Holes in members' running totals that no claim filled: events lost to MAXLEN."""
+        for member, lost in self._gaps.overdue():
             self.trimmed += lost
             self.emit(
                 Log(
@@ -292,8 +318,6 @@ class Poster:
                     "before the poster read them (raise fleet.max_stream_len)",
                 )
             )
-        if before is None or total > before:
-            self._totals[key] = total
 
     def _complain(self, message: str) -> None:
         now = time.monotonic()
@@ -338,11 +362,3 @@ class Poster:
 
 def _count(raw: bytes | None) -> int:
     return int(raw) if raw is not None and raw.isdigit() else 0
-
-
-def _pairs(fields: Any) -> dict[bytes, bytes]:
-    """An entry's fields as a script returns them (a flat list) as a mapping."""
-    if isinstance(fields, dict):
-        return fields
-    items = list(fields or ())
-    return dict(zip(items[::2], items[1::2], strict=True))

@@ -8,7 +8,9 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+from zoneinfo import ZoneInfo
 
 import aiohttp
 import anyio
@@ -18,19 +20,39 @@ from astra import __version__
 from astra.collectors.ingest_http import HttpIngest
 from astra.collectors.ingest_udp import UdpIngest
 from astra.collectors.pipeline import PipelineReporter
+from astra.collectors.report import next_report_time
 from astra.collectors.suite import Collectors
-from astra.config import CHANNELS, Config, ingest_warnings, parse_address, server_tls_context
-from astra.events import ConfigLoaded, Event, Lifecycle
+from astra.config import (
+    CHANNELS,
+    Config,
+    history_gaps,
+    ingest_warnings,
+    mention_ids,
+    parse_address,
+    server_tls_context,
+)
+from astra.errors import DiscordApiError
+from astra.events import Alert, ConfigLoaded, Event, Health, Lifecycle, run_id
+from astra.readback.history import ChannelHistory
+from astra.readback.recovery import SpanReader
+from astra.readback.source import channel_histories
+from astra.readback.when import local_day_bounds, snowflake_at
 from astra.redaction import Redactor
 from astra.sinks.delivery import ChannelDelivery
 from astra.sinks.discord_http import DiscordHttp
+from astra.sinks.discord_read import DiscordReader
+from astra.sinks.heartbeat import Heartbeat, pipeline_trouble
+from astra.sinks.notify import Mentions
 from astra.sinks.preview import Preview
 from astra.sinks.ratelimit import RateLimiter
+from astra.sinks.status_board import MIN_INTERVAL_S, StatusBoard
 from astra.statistics import (
     ChannelStatistics,
     DeliveryStatistics,
     FleetStatistics,
+    HeartbeatStatistics,
     SidecarStatistics,
+    StatusBoardStatistics,
     TransportStatistics,
 )
 from astra.streams.bus import Bus
@@ -44,6 +66,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("astra")
 
 PIPELINE_REPORT_INTERVAL_S = 60.0
+# Problems found while reading history back that are also posted (all go to stderr).
+MAX_RECOVERY_NOTICES = 20
 # A second stop signal this soon after the first is the same stop, delivered twice.
 DUPLICATE_SIGNAL_S = 1.0
 
@@ -100,6 +124,8 @@ class Sidecar:
         self._metrics: MetricsEndpoint | None = None
         self.reporter = PipelineReporter(self.statistics, self.emit)
         self.deliveries: list[ChannelDelivery] = []
+        self.board: StatusBoard | None = None
+        self.heartbeat: Heartbeat | None = None
         self.collectors = Collectors(
             config, emit=self.emit, subscribe=self.bus.subscribe, snapshot=self.statistics
         )
@@ -148,6 +174,8 @@ class Sidecar:
             transport=(self._transport.statistics() if self._transport else TransportStatistics()),
             collectors=self.collectors.scheduler.statistics(),
             fleet=self.fleet.statistics() if self.fleet is not None else None,
+            board=self.board.statistics() if self.board else StatusBoardStatistics(),
+            heartbeat=self.heartbeat.statistics() if self.heartbeat else HeartbeatStatistics(),
         )
 
     def health(self) -> dict[str, Any]:
@@ -186,6 +214,7 @@ class Sidecar:
                 username=self.config.discord.username,
             )
             preview = Preview()
+            roles, users = mention_ids(self.config.alerts)
 
             def make_delivery(name: str, stream: ChannelStream, **hooks: Any) -> ChannelDelivery:
                 channel = self.config.channels[name]
@@ -197,15 +226,22 @@ class Sidecar:
                     add_secret=self.redactor.add_secret,
                     webhook_name=self.config.discord.webhook_name,
                     max_window_events=self.config.buffer.max_events,
+                    mentions=Mentions(roles=roles, users=users),
+                    timezone=self.config.collectors.report.timezone,
                     **{"emit": self.emit, **hooks},
                 )
 
             for name in CHANNELS:
                 self.deliveries.append(make_delivery(name, self.bus.streams[name]))
+            self._start_board_and_heartbeat(http, session)
             if self.fleet is not None:
                 await self.fleet.start()
             await self._start_ingest()
             self._announce()
+            recovery = self._recovery_plan() if self.config.recovery.enabled else None
+            if recovery is not None:
+                # Held before the collectors first run: no alert may fire twice.
+                self.collectors.hold()
             # One receiver for the whole run: a second signal during shutdown must cut the
             # drain short, not kill the process with a traceback.
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
@@ -217,6 +253,12 @@ class Sidecar:
                     async with anyio.create_task_group() as background:
                         background.start_soon(self.reporter.run, PIPELINE_REPORT_INTERVAL_S)
                         background.start_soon(self.collectors.run)
+                        if self.board is not None:
+                            background.start_soon(self.board.run)
+                        if self.heartbeat is not None:
+                            background.start_soon(self.heartbeat.run)
+                        if recovery is not None:
+                            background.start_soon(self._recover, session, *recovery)
                         signum = await signals.__anext__()
                         log.info(
                             "received %s: stopping intake and delivering what is pending",
@@ -226,6 +268,137 @@ class Sidecar:
                     await self._shutdown(signals)
                     deliveries.cancel_scope.cancel()
         return 0
+
+    def _start_board_and_heartbeat(self, http: DiscordHttp, session: aiohttp.ClientSession) -> None:
+        """The status board (when #diagnostics posts to Discord) and the heartbeat (if set)."""
+        diagnostics = next(d for d in self.deliveries if d.name == "diagnostics")
+        if self.config.status_board.enabled and not diagnostics.previewing:
+            if diagnostics.channel.forum:
+                log.warning("status board: off, #diagnostics is a forum channel (use thread_id)")
+            else:
+                reader = None
+                if http.has_bot_token:
+                    reader = DiscordReader(
+                        session,
+                        self.config.discord.api_base,
+                        self.limiter,
+                        bot_token=self.config.discord.token,
+                    )
+                # At every health run, however often, but alert bursts coalesced.
+                every = min(MIN_INTERVAL_S, self.config.collectors.health.interval)
+                self.board = StatusBoard(
+                    diagnostics, http, self.statistics, reader=reader, min_interval_s=every
+                )
+                self.bus.subscribe(self.board.observe, (Health, Alert))
+                if not http.has_bot_token:
+                    log.info(
+                        "status board: without [discord] token astra cannot find its board "
+                        "after a restart: each run posts a new one"
+                    )
+        beat = self.config.heartbeat
+        if beat.url:
+            stale_after = max(300.0, 3 * self.config.flush.interval)
+            self.heartbeat = Heartbeat(
+                session,
+                beat.url,
+                interval_s=beat.interval,
+                timeout_s=beat.timeout,
+                trouble=lambda: pipeline_trouble(self.statistics(), stale_after),
+            )
+            log.info("heartbeat: calling the heartbeat URL every %g s while healthy", beat.interval)
+
+    def _recovery_plan(self) -> tuple[float, str, list[str]] | None:
+        """The report day's start and its label, when its history can be read back; else
+        say once that the day's report starts now, and return None."""
+        report = self.config.collectors.report
+        tz = ZoneInfo(report.timezone)
+        due = next_report_time(self.started, report.time, tz)
+        start, _ = local_day_bounds(datetime.fromtimestamp(due, tz).date(), report.time, tz)
+        readable = [n for n in CHANNELS if self.config.channels[n].channel_id is not None]
+        missing = history_gaps(self.config, readable or list(CHANNELS))
+        if not missing:
+            return start, _clock(start, tz), readable
+        if all(channel.mode == "preview" for channel in self.config.channels.values()):
+            return None  # nothing was ever posted: nothing to say about reading it back
+        now = _clock(self.started, tz)
+        why = f"reading today's history back needs {', '.join(missing)}"
+        log.info("recovery: today's report starts now (%s): %s", now, why)
+        self.emit(Lifecycle(action="report_starts_now", detail=f"counted from {now}: {why}"))
+        self.collectors.recovered(self.started, f"counted from {now}; {why}")
+        return None
+
+    async def _recover(
+        self, session: aiohttp.ClientSession, start: float, since: str, channels: list[str]
+    ) -> None:
+        """Read today's posts back and fold them into the projections, beside live intake."""
+        began = time.monotonic()
+        notices = 0
+
+        def notice(line: str) -> None:
+            nonlocal notices
+            notices += 1
+            log.warning("recovery: %s", line)
+            if notices <= MAX_RECOVERY_NOTICES:
+                self.emit(Lifecycle(action="history_damage", detail=line))
+
+        reader = DiscordReader(
+            session, self.config.discord.api_base, self.limiter, bot_token=self.config.discord.token
+        )
+        bounds = self.config.recovery
+        span: SpanReader | None = None
+        counted_from, coverage, failure = start, "", ""
+        histories: list[ChannelHistory] = []
+        try:
+            histories = await channel_histories(self.config, reader, channels, notice=notice)
+            span = SpanReader(
+                reader,
+                histories,
+                start=start,
+                before=snowflake_at(self.started),
+                max_messages=bounds.max_messages,
+                max_bytes=bounds.max_bytes,
+                notice=notice,
+                skip_run=run_id(),
+            )
+            async for events in span.events():
+                self.collectors.restore(events)
+                if self.board is not None:
+                    # What was firing before the restart is on the board again.
+                    self.board.observe([e for e in events if isinstance(e, Alert)])
+        except DiscordApiError as exc:
+            failure = str(exc)
+        finally:
+            tz = ZoneInfo(self.config.collectors.report.timezone)
+            if failure:
+                counted_from = self.started
+                coverage = f"counted from {_clock(self.started, tz)}; history not read: {failure}"
+            elif span is not None and not span.coverage.complete:
+                counted_from = span.coverage.counted_from
+                coverage = (
+                    f"counted from {_clock(counted_from, tz)}; earlier history not read "
+                    "(recovery.max_messages / recovery.max_bytes)"
+                )
+            self.collectors.recovered(counted_from, coverage)
+        totals = span.batches.totals if span is not None else None
+        if failure:
+            log.warning("recovery: %s; today's report counts from now", failure)
+            self.emit(Lifecycle(action="recovery_failed", detail=failure))
+            return
+        assert totals is not None and span is not None
+        fetched = sum(h.fetched for h in histories)
+        way = (
+            f"{fetched:,} posts fetched through the webhook (no Message Content intent)"
+            if fetched
+            else "attachments from the channel listing"
+        )
+        detail = (
+            f"read {totals.posts:,} posts, {totals.events:,} events since {since} in "
+            f"{time.monotonic() - began:.1f} s; {way}"
+            + (f"; {coverage}" if coverage else "")
+            + (f"; {notices} problems (stderr)" if notices else "")
+        )
+        log.info("recovery: %s", detail)
+        self.emit(Lifecycle(action="recovered", detail=detail))
 
     async def _start_ingest(self) -> None:
         ingest = self.config.ingest
@@ -307,6 +480,8 @@ class Sidecar:
                 while self.fleet is None and not all(d.idle() for d in self.deliveries):
                     for delivery in self.deliveries:
                         await delivery.wait_drained()
+                if self.board is not None and self.board.posted:
+                    await self.board.refresh_safely(stopped=True)
                 drain.cancel_scope.cancel()
         left = self.undelivered()
         if scope.cancelled_caught or interrupted:
@@ -318,6 +493,11 @@ class Sidecar:
             log.info(
                 "stopped: everything delivered (%s events this run)", f"{self.bus.published:,}"
             )
+
+
+def _clock(ts: float, tz: ZoneInfo) -> str:
+    """``HH:MM`` local time, as the report's readers see it."""
+    return datetime.fromtimestamp(ts, tz).strftime("%H:%M")
 
 
 def _fleet_health(fleet: FleetStatistics) -> dict[str, Any]:

@@ -1,4 +1,5 @@
-"""The ``astra`` command: ``run`` the sidecar, ``check`` a configuration, ``top`` to watch one."""
+"""The ``astra`` command: ``run`` the sidecar, ``check`` a configuration, ``top`` to watch one,
+``export`` and ``report`` to read the channels back."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import argparse
 import sys
 
 from astra import __version__
-from astra.config import default_path, ingest_warnings, load
+from astra.config import CHANNELS, default_path, ingest_warnings, load
 from astra.errors import ConfigError, SidecarUnreachable
 from astra.redaction import Redactor
 
@@ -34,6 +35,8 @@ def _parser() -> argparse.ArgumentParser:
     for name, text in (
         ("run", "run the sidecar until SIGTERM/SIGINT"),
         ("check", "validate the configuration and exit"),
+        ("export", "print a channel's events, read back from Discord, as NDJSON"),
+        ("report", "rebuild a day's report from the channels and show it"),
     ):
         sub = commands.add_parser(name, help=text, description=text)
         sub.add_argument(
@@ -48,7 +51,33 @@ def _parser() -> argparse.ArgumentParser:
                 choices=["debug", "info", "warning", "error"],
                 help="stderr verbosity (default: info)",
             )
+        elif name == "export":
+            _export_arguments(sub)
+        elif name == "report":
+            sub.add_argument(
+                "--date", default=None, help="the report's day, YYYY-MM-DD (default: today so far)"
+            )
+            sub.add_argument("--post", action="store_true", help="also post it to #diagnostics")
     return parser
+
+
+def _export_arguments(sub: argparse.ArgumentParser) -> None:
+    when = "RFC 3339, a date (local midnight) or a span back from now (90m, 6h, 3d)"
+    sub.add_argument(
+        "--channel",
+        required=True,
+        choices=[*CHANNELS, "all"],
+        help="the channel to read back, or all four merged in time order",
+    )
+    sub.add_argument("--since", default=None, help=f"from this time on: {when}")
+    sub.add_argument("--until", default=None, help=f"before this time: {when}")
+    sub.add_argument(
+        "--kind", action="append", default=[], help="only events of this kind (repeatable)"
+    )
+    sub.add_argument(
+        "--source", action="append", default=[], help="only events from this source (repeatable)"
+    )
+    sub.add_argument("--quiet", action="store_true", help="no progress line on stderr, only errors")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +99,21 @@ def main(argv: list[str] | None = None) -> int:
         for warning in ingest_warnings(config):
             print(f"astra: warning: {warning}", file=sys.stderr)
         return 0
+    if args.command in ("export", "report"):
+        # Imported here so `astra check` stays fast and light.
+        from astra.history_commands import run_export, run_report
+
+        if args.command == "export":
+            return run_export(
+                config,
+                args.channel,
+                since=args.since,
+                until=args.until,
+                kinds=args.kind,
+                sources=args.source,
+                quiet=args.quiet,
+            )
+        return run_report(config, args.date, post=args.post)
     return _run(config, args.log_level)
 
 

@@ -12,6 +12,7 @@ import os
 import re
 import socket
 import ssl
+import string
 import tomllib
 import zoneinfo
 from pathlib import Path
@@ -72,6 +73,13 @@ class ChannelConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     id: int | str | None = None
     webhook: str = ""
+    # Window posts buzz followers only when true; alert posts always notify.
+    notify: bool = False
+    # Post into this thread of the channel instead of the channel itself.
+    thread_id: int | str | None = None
+    # The channel is a forum: one thread a day, named after ``thread_name``.
+    forum: bool = False
+    thread_name: str = ""
 
 
 class FlushConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -113,6 +121,15 @@ class BufferConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_events: Annotated[int, Meta(ge=100, le=10_000_000)] = 200_000
     # Events differ in size (a 64 KB traceback is not a 100-byte metric): bytes as received.
     max_bytes: Annotated[int, Meta(ge=1024 * 1024, le=16 * 1024**3)] = 128 * 1024 * 1024
+
+
+class RecoveryConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[recovery]``: how much of today's history ``astra run`` reads back at start."""
+
+    enabled: bool = True
+    # A day of four channels at two posts a minute each is 11,520 posts.
+    max_messages: Annotated[int, Meta(ge=1, le=1_000_000)] = 20_000
+    max_bytes: Annotated[int, Meta(ge=1024 * 1024, le=64 * 1024**3)] = 512 * 1024 * 1024
 
 
 class ShutdownConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -205,6 +222,24 @@ class AlertsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     command_error_rate_percent: Percent = 1.0
     process_rss_mib: Positive = 1024.0
     file_growth_mib_per_day: Positive = 1024.0
+    # Who a critical alert pings (opt-in): a role id and/or user ids.
+    mention_role: int | str | None = None
+    mention_users: list[int | str] = msgspec.field(default_factory=list)
+
+
+class HeartbeatConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[heartbeat]``: a URL called every ``interval`` seconds while the pipeline is healthy."""
+
+    # A secret (push URLs carry their token): never logged.
+    url: str = ""
+    interval: Annotated[float, Meta(ge=1, le=86400)] = 60.0
+    timeout: Annotated[float, Meta(gt=0, le=300)] = 10.0
+
+
+class StatusBoardConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[status_board]``: one message in #diagnostics, edited at every health run."""
+
+    enabled: bool = True
 
 
 class WatchProcess(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -275,6 +310,9 @@ class RawConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
     fleet: FleetConfig | None = None
+    heartbeat: HeartbeatConfig = msgspec.field(default_factory=HeartbeatConfig)
+    status_board: StatusBoardConfig = msgspec.field(default_factory=StatusBoardConfig)
+    recovery: RecoveryConfig = msgspec.field(default_factory=RecoveryConfig)
 
 
 class WebhookRef(msgspec.Struct, frozen=True):
@@ -284,6 +322,10 @@ class WebhookRef(msgspec.Struct, frozen=True):
     token: str
 
 
+DEFAULT_THREAD_NAME = "{date} {channel}"
+THREAD_NAME_MAX = 100
+
+
 class Channel(msgspec.Struct, frozen=True, kw_only=True):
     """One resolved channel: how (and whether) it posts."""
 
@@ -291,6 +333,10 @@ class Channel(msgspec.Struct, frozen=True, kw_only=True):
     channel_id: int | None
     webhook: WebhookRef | None
     can_provision: bool = False
+    notify: bool = False
+    thread_id: int | None = None
+    forum: bool = False
+    thread_name: str = DEFAULT_THREAD_NAME
 
     @property
     def mode(self) -> str:
@@ -315,6 +361,9 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
     fleet: FleetConfig | None = None
+    heartbeat: HeartbeatConfig = msgspec.field(default_factory=HeartbeatConfig)
+    status_board: StatusBoardConfig = msgspec.field(default_factory=StatusBoardConfig)
+    recovery: RecoveryConfig = msgspec.field(default_factory=RecoveryConfig)
 
     def secrets(self) -> list[str]:
         """Every configured secret, verbatim, for the redactor."""
@@ -326,6 +375,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             found.append(self.ingest.token)
         if self.fleet is not None:
             found += redis_secrets(self.fleet.redis)
+        if self.heartbeat.url:
+            found.append(self.heartbeat.url)
         return found
 
 
@@ -434,6 +485,10 @@ def _resolve(raw: RawConfig, name: str) -> Config:
             channel_id=channel_id,
             webhook=webhook,
             can_provision=bool(raw.discord.token) and channel_id is not None,
+            notify=cfg.notify,
+            thread_id=_snowflake(cfg.thread_id, f"{name}: {key}.thread_id", "thread"),
+            forum=cfg.forum,
+            thread_name=_thread_name(cfg, f"{name}: {key}"),
         )
 
     routes = dict(DEFAULT_ROUTES)
@@ -448,6 +503,7 @@ def _resolve(raw: RawConfig, name: str) -> Config:
             )
         routes[route_key] = target
     _check_collectors(raw, name)
+    _check_board_options(raw, name)
 
     discord_cfg = msgspec.structs.replace(raw.discord, api_base=api_base)
     return Config(
@@ -463,6 +519,9 @@ def _resolve(raw: RawConfig, name: str) -> Config:
         alerts=raw.alerts,
         watch=raw.watch,
         fleet=_check_fleet(raw.fleet, name),
+        heartbeat=raw.heartbeat,
+        status_board=raw.status_board,
+        recovery=raw.recovery,
     )
 
 
@@ -703,3 +762,79 @@ def _check_fleet(fleet: FleetConfig | None, name: str) -> FleetConfig | None:
     if not 1 <= len(member) <= 100 or any(ord(c) < 32 or ord(c) == 127 for c in member):
         raise ConfigError(f"{name}: fleet.name: 1 to 100 characters without control characters")
     return msgspec.structs.replace(fleet, name=member)
+
+
+def _snowflake(value: int | str | None, where: str, what: str) -> int | None:
+    """A Discord id (17-20 digits) or None; ``ConfigError`` naming ``where`` otherwise."""
+    if value is None or value == "":
+        return None
+    text = str(value)
+    if not text.isdigit() or not 17 <= len(text) <= 20 or int(text) >= 2**64:
+        raise ConfigError(f"{where}: not a Discord {what} id (17-20 digits): {text!r}")
+    return int(text)
+
+
+def thread_title(pattern: str, date: str, channel: str) -> str:
+    """A forum thread's name from ``thread_name`` (validated by ``load``)."""
+    return pattern.format(date=date, channel=channel).strip()
+
+
+def _thread_name(cfg: ChannelConfig, where: str) -> str:
+    """The forum thread name pattern: only with ``forum``, only ``{date}`` and ``{channel}``."""
+    if cfg.forum and cfg.thread_id not in (None, ""):
+        raise ConfigError(
+            f"{where}.thread_id: forum = true and thread_id exclude each other (a forum gets "
+            "one thread a day; thread_id posts into one existing thread)"
+        )
+    if cfg.thread_name and not cfg.forum:
+        raise ConfigError(f"{where}.thread_name: only used with forum = true")
+    pattern = cfg.thread_name or DEFAULT_THREAD_NAME
+    try:
+        fields = [f for _, f, spec, _ in string.Formatter().parse(pattern) if f is not None]
+        sample = thread_title(pattern, "2026-12-31", "performance")
+    except (ValueError, KeyError, IndexError):
+        fields, sample = ["?"], ""
+    for field in fields:
+        if field not in ("date", "channel"):
+            raise ConfigError(
+                f"{where}.thread_name: {pattern!r}: use only the placeholders {{date}} and "
+                "{channel} (write {{ and }} for a brace)"
+            )
+    if not sample.strip() or len(sample) > THREAD_NAME_MAX:
+        raise ConfigError(
+            f"{where}.thread_name: must give a name of 1 to {THREAD_NAME_MAX} characters"
+        )
+    return pattern
+
+
+def _check_board_options(raw: RawConfig, name: str) -> None:
+    """``[alerts]`` mention ids and the ``[heartbeat]`` URL (never quoted: it is a secret)."""
+    _snowflake(raw.alerts.mention_role, f"{name}: alerts.mention_role", "role")
+    for index, user in enumerate(raw.alerts.mention_users):
+        if _snowflake(user, f"{name}: alerts.mention_users[{index}]", "user") is None:
+            raise ConfigError(f"{name}: alerts.mention_users[{index}]: empty user id")
+    if len(raw.alerts.mention_users) > 100:
+        raise ConfigError(f"{name}: alerts.mention_users: at most 100 users (Discord's limit)")
+    url = raw.heartbeat.url
+    if url:
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.netloc or " " in url:
+            raise ConfigError(
+                f"{name}: heartbeat.url: not an http(s) URL (the value is not shown: it is a "
+                "secret)"
+            )
+
+
+def mention_ids(alerts: AlertsConfig) -> tuple[list[str], list[str]]:
+    """The role ids and user ids ``[alerts]`` pings, as strings (validated by ``load``)."""
+    roles = [] if alerts.mention_role in (None, "") else [str(alerts.mention_role)]
+    return roles, [str(u) for u in alerts.mention_users]
+
+
+def history_gaps(config: Config, channels: list[str]) -> list[str]:
+    """What is missing to read ``channels`` back (a bot token, channel ids), as config keys."""
+    missing = [] if config.discord.token else ["discord.token"]
+    missing += [
+        f"channels.{name}.id" for name in channels if config.channels[name].channel_id is None
+    ]
+    return missing

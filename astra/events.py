@@ -37,6 +37,11 @@ _ID_PREFIX = os.urandom(5).hex()
 _id_counter = itertools.count(1)
 
 
+def run_id() -> str:
+    """This process run's id: ten hex digits, in attachment names and its own events' ids."""
+    return _ID_PREFIX
+
+
 def new_event_id() -> str:
     """Return a fresh event id, unique within this process and practically across runs."""
     return f"{_ID_PREFIX}-{next(_id_counter):x}"
@@ -371,6 +376,7 @@ class Alert(Event, tag="alert", frozen=True):
     unit: Annotated[str, Meta(max_length=32)] = ""
     since: NonNegative = 0.0
     repeat: Count = 0
+    muted: bool = False
 
 
 class Component(msgspec.Struct, frozen=True, kw_only=True):
@@ -440,6 +446,8 @@ class Report(Event, tag="report", frozen=True):
     retries: Count = 0
     rate_limited: Count = 0
     dropped: Count = 0
+    # Set when the report does not cover its whole day: from when it counts, and why.
+    coverage: Text = ""
 
 
 AnyEvent = (

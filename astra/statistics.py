@@ -92,6 +92,7 @@ class DeliveryStatistics(msgspec.Struct, frozen=True, kw_only=True):
     inflight: int = 0  # events of the window being sent now
     last_post: float | None = None  # when the last post was stored
     latency_ms: LatencySketch = msgspec.field(default_factory=LatencySketch)  # event ts -> post
+    problem: str = ""  # what a person must fix in the configuration ("" when nothing)
 
 
 class RateLimiterStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -110,6 +111,15 @@ class TransportStatistics(msgspec.Struct, frozen=True, kw_only=True):
     waited_s: float = 0.0  # seconds spent waiting for budgets, in all
     outcomes: dict[str, int] = msgspec.field(default_factory=dict)  # by outcome
     network_errors: int = 0  # connection failures, resets and timeouts
+
+
+class ReadStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """Reading Discord back (history pages, webhook message fetches, attachment files)."""
+
+    requests: int = 0  # API reads and CDN downloads sent
+    retries: int = 0  # of them, sent again after a 5xx, reset or timeout
+    rate_limited: int = 0  # 429s received (then waited out)
+    downloaded_bytes: int = 0  # attachment bytes read from the CDN
 
 
 class CollectorStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -181,6 +191,28 @@ class FleetStatistics(msgspec.Struct, frozen=True, kw_only=True):
     silent: list[str] = msgspec.field(default_factory=list)  # members alerting as silent
 
 
+class StatusBoardStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """The status board in #diagnostics: its message and how its updates went."""
+
+    enabled: bool = False  # whether a board is kept (diagnostics posts to Discord)
+    message_id: str = ""  # the board's message ("" before it is posted)
+    posts: int = 0  # board messages posted (the first, and after deletions)
+    edits: int = 0  # edits stored
+    recreated: int = 0  # times the message was found deleted and posted again
+    found: int = 0  # times the board of an earlier run was found in the channel's history
+    failures: int = 0  # posts and edits Discord did not take
+
+
+class HeartbeatStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """The outgoing heartbeat (``[heartbeat] url``)."""
+
+    enabled: bool = False  # whether a heartbeat URL is configured
+    sent: int = 0  # calls answered 2xx
+    failed: int = 0  # calls that failed (network error, timeout, non-2xx answer)
+    skipped: int = 0  # beats held back because the pipeline was unhealthy
+    last_ok: float | None = None  # when a call last succeeded
+
+
 class SidecarStatistics(msgspec.Struct, frozen=True, kw_only=True):
     """The running sidecar: every stage's snapshot, taken at ``at``."""
 
@@ -195,6 +227,8 @@ class SidecarStatistics(msgspec.Struct, frozen=True, kw_only=True):
     transport: TransportStatistics = msgspec.field(default_factory=TransportStatistics)
     collectors: list[CollectorStatistics] = msgspec.field(default_factory=list)
     fleet: FleetStatistics | None = None  # None without [fleet]
+    board: StatusBoardStatistics = msgspec.field(default_factory=StatusBoardStatistics)
+    heartbeat: HeartbeatStatistics = msgspec.field(default_factory=HeartbeatStatistics)
 
     @property
     def uptime_s(self) -> float:

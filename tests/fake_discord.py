@@ -38,12 +38,24 @@ authors know what they are up against):
   them silently), snowflakes such as ``attachments[].id`` must be strings as the spec
   says (Discord also takes the integers its own docs' example sends), and every
   ``attachments[].id`` must name the ``n`` of a ``files[n]`` part of the same request.
+* Channels have a ``type`` (0 text, 15 forum, 11 public thread). Executing into a forum
+  needs ``thread_name`` (creates a thread) or ``?thread_id=`` (220001 / 220002 otherwise);
+  ``thread_name`` elsewhere is 220003; ``?thread_id=`` must name a thread of the webhook's
+  channel (an unknown one is 404 / 10003, unverified status) and unarchives it. Per-channel
+  limits are counted on the webhook's own channel (the parent), stricter than per thread.
+* ``flags`` on an execute may only hold SUPPRESS_EMBEDS (1<<2), SUPPRESS_NOTIFICATIONS
+  (1<<12) and IS_COMPONENTS_V2 (1<<15); on an edit only SUPPRESS_EMBEDS and
+  IS_COMPONENTS_V2 (others: 50035 on ``flags``, fake-only code MESSAGE_FLAGS_INVALID).
+* The mention policy allows ``allowed_mentions.roles`` / ``users`` only for ids the
+  content really mentions (``<@&id>`` / ``<@id>``): no phantom ping lists. Stored
+  messages answer with ``mentions`` / ``mention_roles`` as Discord computes them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import bisect
 import gzip
 import hashlib
 import http
@@ -57,7 +69,7 @@ import struct
 import threading
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Final
@@ -93,6 +105,19 @@ MAX_EMBED_TOTAL: Final = 6000
 MAX_COLOR: Final = 0xFFFFFF
 MAX_USERNAME: Final = 80
 MAX_WEBHOOKS_PER_CHANNEL: Final = 15
+MAX_THREAD_NAME: Final = 100
+
+# Channel types (Discord's channel object ``type``).
+GUILD_TEXT: Final = 0
+PUBLIC_THREAD: Final = 11
+GUILD_FORUM: Final = 15
+
+# Message flags.
+SUPPRESS_EMBEDS: Final = 1 << 2
+SUPPRESS_NOTIFICATIONS: Final = 1 << 12
+IS_COMPONENTS_V2: Final = 1 << 15
+EXECUTE_FLAGS: Final = SUPPRESS_EMBEDS | SUPPRESS_NOTIFICATIONS | IS_COMPONENTS_V2
+EDIT_FLAGS: Final = SUPPRESS_EMBEDS | IS_COMPONENTS_V2
 
 # Slack for client/server clock reading differences: a request that arrives this
 # close to a reset is treated as after it.  Header values are rounded *up* to the
@@ -103,6 +128,20 @@ _API_PATH = re.compile(r"^/api(?:/v(\d+))?(/.*)?$")
 _ROUTE_WEBHOOK = re.compile(r"^/webhooks/(\d+)/([^/]+)$")
 _ROUTE_WEBHOOK_MESSAGE = re.compile(r"^/webhooks/(\d+)/([^/]+)/messages/(\d+)$")
 _ROUTE_CHANNEL_WEBHOOKS = re.compile(r"^/channels/(\d+)/webhooks$")
+_ROUTE_CHANNEL = re.compile(r"^/channels/(\d+)$")
+_ROUTE_ACTIVE_THREADS = re.compile(r"^/guilds/(\d+)/threads/active$")
+_ROUTE_ARCHIVED_THREADS = re.compile(r"^/channels/(\d+)/threads/archived/public$")
+_FORUM_NEEDS_THREAD: Final = (
+    "Webhooks posted to forum channels must have a thread_name or thread_id"
+)
+_ROLE_MENTION = re.compile(r"<@&(\d+)>")
+_USER_MENTION = re.compile(r"<@!?(\d+)>")
+_ROUTE_CHANNEL_MESSAGES = re.compile(r"^/channels/(\d+)/messages$")
+_CDN_ATTACHMENT = re.compile(r"^/attachments/(\d+)/(\d+)/([^/]+)$")
+# Attachments of a message in the listing without the Message Content intent, and in
+# Discord's own history reads: https://discord.com/developers/docs/topics/gateway#message-content-intent
+MAX_HISTORY_LIMIT: Final = 100
+CDN_LINK_SECONDS: Final = 24 * 3600
 _FILE_PART = re.compile(r"^(?:files\[\d+\]|file\d*)$")
 _FILES_N = re.compile(r"files\[(\d+)\]")
 _BOUNDARY = re.compile(r'boundary=(?:"([^"]+)"|([^;\s]+))', re.IGNORECASE)
@@ -138,6 +177,29 @@ class PostedMessage:
     files: list[tuple[str, bytes]]
     headers: dict[str, str]
     timestamp: str
+    edited_timestamp: str | None = None
+    edits: int = 0
+
+    @property
+    def flags(self) -> int:
+        """The message's ``flags`` as sent (0 when absent)."""
+        value = self.payload.get("flags")
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+    @property
+    def mention_roles(self) -> list[str]:
+        """Role ids this message pings, as Discord computes them from content and policy."""
+        return _mentioned(self.payload, "roles")
+
+    @property
+    def mentions(self) -> list[str]:
+        """User ids this message pings, as Discord computes them from content and policy."""
+        return _mentioned(self.payload, "users")
+
+    # A message from a person or another bot (``webhook_id`` is then 0): its author object.
+    author: JSONObject | None = None
+    # Snowflakes of the attachments, in file order (assigned when stored).
+    attachment_ids: tuple[int, ...] = ()
 
     @property
     def content(self) -> str | None:
@@ -197,10 +259,16 @@ class _Bucket:
 
 @dataclass
 class _Channel:
-    """A text channel: whether the bot may manage its webhooks, and its recent posts."""
+    """A channel (text, forum or thread): bot permissions, and its recent posts."""
 
     id: int
     manage_webhooks: bool
+    type: int = GUILD_TEXT
+    parent_id: int | None = None  # threads: the text or forum channel they live in
+    name: str = ""
+    archived: bool = False
+    # VIEW_CHANNEL and READ_MESSAGE_HISTORY for the bot: listing messages needs both.
+    read_history: bool = True
     # Arrival times (monotonic) of stored messages, for the per-channel sliding window.
     message_times: deque[float] = field(default_factory=deque)
 
@@ -239,6 +307,8 @@ class _Injections:
     ratelimits: deque[float] = field(default_factory=deque)  # retry_after values
     delays: deque[float] = field(default_factory=deque)
     bans: int = 0
+    read_fail: deque[int] = field(default_factory=deque)  # statuses, one per history read
+    read_ratelimits: deque[float] = field(default_factory=deque)
 
 
 # ---------------------------------------------------------------------- helpers
@@ -283,6 +353,27 @@ def _redact(path: str) -> str:
 def _is_int(value: Any) -> bool:
     """Whether ``value`` is a JSON integer (a bool is not)."""
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _mentioned(payload: JSONObject, kind: str) -> list[str]:
+    """Ids of ``kind`` ("users" or "roles") that the content pings under ``allowed_mentions``.
+
+    Webhooks parse only user mentions when ``allowed_mentions`` is absent (Discord's docs).
+    """
+    content = payload.get("content")
+    if not isinstance(content, str):
+        return []
+    pattern = _ROLE_MENTION if kind == "roles" else _USER_MENTION
+    named = list(dict.fromkeys(pattern.findall(content)))
+    allowed = payload.get("allowed_mentions")
+    if not isinstance(allowed, dict):
+        return named if kind == "users" else []
+    parse = allowed.get("parse")
+    if isinstance(parse, list) and kind in parse:
+        return named
+    listed = allowed.get(kind)
+    ids = {str(i) for i in listed} if isinstance(listed, list) else set()
+    return [i for i in named if i in ids]
 
 
 def _parse_multipart(
@@ -565,6 +656,18 @@ _WEBHOOK_BODY = _Object(
     },
 )
 
+# Edit Webhook Message: the properties its JSON/form params table lists.
+_EDIT_BODY = _Object(
+    schema="WebhookMessageEditRequest",
+    nullable=False,
+    properties={
+        key: rule
+        for key, rule in _WEBHOOK_BODY.properties.items()  # type: ignore[union-attr]
+        if key in ("content", "embeds", "allowed_mentions", "components", "attachments", "poll")
+    }
+    | {"flags": _Integer()},
+)
+
 _MODEL_TYPE = "Only dictionaries may be used in a ModelType"
 
 
@@ -805,16 +908,32 @@ def _check_attachment_ids(errors: _FormErrors, attachments: Any, file_slots: set
             )
 
 
+def _check_flags(errors: _FormErrors, value: Any, allowed: int) -> None:
+    """Only the documented flags may be set (the error code is the fake's own)."""
+    if _is_int(value) and value & ~allowed:
+        errors.add(
+            ("flags",),
+            "MESSAGE_FLAGS_INVALID",
+            f"Only flags {allowed} may be set here (got {value}).",
+        )
+
+
 def _validate_message(
-    payload: JSONObject, file_slots: set[int], file_count: int, max_files: int
+    payload: JSONObject,
+    file_slots: set[int],
+    file_count: int,
+    max_files: int,
+    *,
+    edit: bool = False,
 ) -> _FormErrors:
-    """Check an execute body against the spec's schema and every documented Discord limit.
+    """Check an execute (or edit) body against the spec's schema and Discord's limits.
 
     ``file_slots`` holds the ``n`` of each ``files[n]`` part; ``file_count`` counts every
     uploaded file (including legacy ``file``/``fileN`` parts).
     """
     errors = _FormErrors()
-    _check_schema(errors, (), payload, _WEBHOOK_BODY)
+    _check_schema(errors, (), payload, _EDIT_BODY if edit else _WEBHOOK_BODY)
+    _check_flags(errors, payload.get("flags"), EDIT_FLAGS if edit else EXECUTE_FLAGS)
     if isinstance(payload.get("username"), str):
         _check_name(errors, "username", payload["username"], length=False)
     embeds = payload.get("embeds")
@@ -846,15 +965,22 @@ def _is_empty_message(payload: JSONObject, file_count: int) -> bool:
 
 
 def _mentions_policy_problem(payload: JSONObject) -> str | None:
-    """astra policy: nothing we post may ping anyone."""
+    """astra policy: nothing parses mentions; only ids the content names may be listed."""
     value = payload.get("allowed_mentions")
     if not isinstance(value, dict):
         return "no allowed_mentions object"
     if value.get("parse") != []:
         return f"parse is {value.get('parse')!r}, expected []"
-    for key in ("users", "roles"):
-        if key in value and value[key] != []:
-            return f"{key} is {value[key]!r}, expected [] or absent"
+    content = payload.get("content")
+    text = content if isinstance(content, str) else ""
+    for key, pattern in (("users", _USER_MENTION), ("roles", _ROLE_MENTION)):
+        listed = value.get(key)
+        if key in value and not isinstance(listed, list):
+            return f"{key} is {listed!r}, expected a list"
+        named = set(pattern.findall(text))
+        phantom = [i for i in listed or [] if str(i) not in named]
+        if phantom:
+            return f"{key} lists {phantom!r}, which the content does not mention"
     return None
 
 
@@ -882,6 +1008,7 @@ class FakeDiscord:
         max_file_size: int = 10 * MiB,
         max_files: int = 10,
         require_allowed_mentions: bool = True,
+        message_content_intent: bool = True,
         host: str = "127.0.0.1",
         port: int = 0,
         shutdown_timeout: float = 1.0,
@@ -896,6 +1023,9 @@ class FakeDiscord:
         self.max_file_size = max_file_size
         self.max_files = max_files
         self.require_allowed_mentions = require_allowed_mentions
+        # Without the privileged intent, listings show webhook messages with empty content,
+        # embeds and attachments (discord-api-docs#5411); fetching through the webhook works.
+        self.message_content_intent = message_content_intent
         self.host = host
         self._requested_port = port
         self._shutdown_timeout = shutdown_timeout
@@ -915,6 +1045,10 @@ class FakeDiscord:
         self._webhooks: dict[int, Webhook] = {}
         self._deleted: set[int] = set()
         self._messages: list[PostedMessage] = []
+        self._deleted_messages: set[int] = set()
+        self._attachments: dict[int, tuple[PostedMessage, int]] = {}
+        # Signs CDN links the way Discord does (ex/is/hm): an unsigned or altered link is 404.
+        self._cdn_key = secrets.token_bytes(16)
         self._requests: list[RecordedRequest] = []
         self._violations: list[str] = []
         self._refusals: list[str] = []
@@ -1022,14 +1156,60 @@ class FakeDiscord:
 
     # ------------------------------------------------------------ setup API
 
-    def add_channel(self, channel_id: int, *, manage_webhooks: bool = True) -> None:
-        """Declare a text channel; ``manage_webhooks=False`` makes bot calls answer 403.
+    def add_channel(
+        self,
+        channel_id: int,
+        *,
+        manage_webhooks: bool = True,
+        read_history: bool = True,
+        channel_type: int = GUILD_TEXT,
+    ) -> None:
+        """Declare a channel; ``manage_webhooks=False`` makes bot calls answer 403.
 
-        Calling it again for a known channel only changes ``manage_webhooks``.
+        ``read_history=False`` (no View Channel / Read Message History) makes listing its
+        messages answer 403. ``channel_type`` is Discord's channel type: ``GUILD_TEXT`` (0)
+        or ``GUILD_FORUM`` (15). Calling it again for a known channel changes all three.
         """
         with self._lock:
             channel = self._channels.setdefault(channel_id, _Channel(channel_id, manage_webhooks))
             channel.manage_webhooks = manage_webhooks
+            channel.read_history = read_history
+            channel.type = channel_type
+
+    def add_thread(self, parent_id: int, name: str, *, archived: bool = False) -> int:
+        """Create a public thread in ``parent_id`` (a known channel) by hand; its id."""
+        thread_id = self._snowflake()
+        with self._lock:
+            self._channels[thread_id] = _Channel(
+                thread_id,
+                True,
+                type=PUBLIC_THREAD,
+                parent_id=parent_id,
+                name=name,
+                archived=archived,
+            )
+        return thread_id
+
+    def archive_thread(self, thread_id: int) -> None:
+        """Archive a thread, as Discord does after its inactivity period."""
+        with self._lock:
+            self._channels[thread_id].archived = True
+
+    def delete_thread(self, thread_id: int) -> None:
+        """Delete a thread (a moderator did): posts naming it answer 404 / 10003."""
+        with self._lock:
+            if self._channels[thread_id].type != PUBLIC_THREAD:
+                raise KeyError(thread_id)
+            del self._channels[thread_id]
+
+    def threads(self, parent_id: int) -> dict[str, int]:
+        """The threads of ``parent_id``: name → id (the latest of a name wins)."""
+        with self._lock:
+            return {
+                c.name: c.id
+                for c in sorted(self._channels.values(), key=lambda c: c.id)
+                if c.parent_id == parent_id
+            }
 
     def create_webhook(
         self,
@@ -1110,17 +1290,114 @@ class FakeDiscord:
         with self._lock:
             self._inject.bans += n
 
+    def fail_reads_next(self, n: int, status: int = 500) -> None:
+        """The next ``n`` history reads (``GET /channels/{id}/messages``) answer ``status``."""
+        with self._lock:
+            self._inject.read_fail.extend([status] * n)
+
+    def ratelimit_reads_next(self, n: int, retry_after: float = 1.0) -> None:
+        """The next ``n`` history reads answer a genuine-looking 429 (scope ``user``);
+        reading again before ``retry_after`` is a violation."""
+        with self._lock:
+            self._inject.read_ratelimits.extend([retry_after] * n)
+
+    # ------------------------------------------------------- channel content
+
+    def post_as_user(
+        self,
+        channel_id: int,
+        content: str,
+        *,
+        bot: bool = False,
+        files: list[tuple[str, bytes]] | None = None,
+    ) -> PostedMessage:
+        """Store a message a person (or, with ``bot=True``, another bot) sent to the channel."""
+        author = {
+            "id": str(self._snowflake()),
+            "username": "another-bot" if bot else "a-person",
+            "discriminator": "0",
+            "avatar": None,
+            "bot": bot,
+        }
+        return self._store(channel_id, 0, {"content": content}, files or [], author)
+
+    def store_through_webhook(
+        self,
+        webhook: Webhook,
+        payload: JSONObject,
+        files: list[tuple[str, bytes]] | None = None,
+    ) -> PostedMessage:
+        """Store a message as if some other program had executed ``webhook`` (no checks)."""
+        return self._store(webhook.channel_id, webhook.id, payload, files or [], None)
+
+    def delete_message(self, message_id: int) -> None:
+        """Delete a stored message: listings and fetches no longer find it."""
+        with self._lock:
+            if not any(m.message_id == message_id for m in self._messages):
+                raise KeyError(message_id)
+            self._deleted_messages.add(message_id)
+
+    def _store(
+        self,
+        channel_id: int,
+        webhook_id: int,
+        payload: JSONObject,
+        files: list[tuple[str, bytes]],
+        author: JSONObject | None,
+    ) -> PostedMessage:
+        """Store a message that did not come through an execute request."""
+        message = PostedMessage(
+            message_id=self._snowflake(),
+            webhook_id=webhook_id,
+            channel_id=channel_id,
+            payload=payload,
+            files=list(files),
+            headers={},
+            timestamp=datetime.now(UTC).isoformat(timespec="microseconds"),
+            author=author,
+        )
+        with self._lock:
+            self._channels.setdefault(channel_id, _Channel(channel_id, True))
+            return self._remember_locked(message)
+
+    def _remember_locked(self, message: PostedMessage) -> PostedMessage:
+        """Store ``message``, giving each attachment its own id (what CDN links name)."""
+        ids = tuple(self._snowflake() for _ in message.files)
+        message = replace(message, attachment_ids=ids)
+        self._messages.append(message)
+        for n, attachment_id in enumerate(ids):
+            self._attachments[attachment_id] = (message, n)
+        return message
+
     # ------------------------------------------------------------ inspection
 
     def messages(self, channel_id: int) -> list[PostedMessage]:
-        """Messages stored in ``channel_id``, in arrival (storage) order."""
+        """Messages stored in ``channel_id``, in arrival (storage) order.
+
+        A forum or text channel's own list leaves out its threads' messages (see
+        ``thread_messages``), as Discord's channel history does.
+        """
         with self._lock:
-            return [m for m in self._messages if m.channel_id == channel_id]
+            return [
+                m
+                for m in self._messages
+                if m.channel_id == channel_id and m.message_id not in self._deleted_messages
+            ]
+
+    def thread_messages(self, parent_id: int) -> list[PostedMessage]:
+        """Messages stored in any thread of ``parent_id``, in storage order."""
+        with self._lock:
+            threads = {c.id for c in self._channels.values() if c.parent_id == parent_id}
+            return [
+                m
+                for m in self._messages
+                if m.channel_id in threads and m.message_id not in self._deleted_messages
+            ]
 
     def all_messages(self) -> list[PostedMessage]:
         """Every stored message, in storage order."""
         with self._lock:
-            return list(self._messages)
+            return [m for m in self._messages if m.message_id not in self._deleted_messages]
 
     def all_events(self, channel_id: int) -> list[JSONObject]:
         """``jsonl_events()`` of every message in ``channel_id``, concatenated in order."""
@@ -1257,44 +1534,92 @@ class FakeDiscord:
             data["token"] = webhook.token
         return data
 
-    def _message_json(self, message: PostedMessage, webhook: Webhook) -> JSONObject:
-        """A message object as Discord returns it for ``?wait=true``."""
+    def _cdn_url(self, message: PostedMessage, n: int) -> str:
+        """A signed CDN link to attachment ``n``, valid for a day (Discord's ex/is/hm)."""
+        filename = message.files[n][0]
+        path = f"/attachments/{message.channel_id}/{message.attachment_ids[n]}/{filename}"
+        issued = int(time.time())
+        expires = issued + CDN_LINK_SECONDS
+        return f"http://{self.host}:{self.port}{path}?{self._cdn_query(path, expires, issued)}"
+
+    def _cdn_query(self, path: str, expires: int, issued: int) -> str:
+        """The ``ex``/``is``/``hm`` query of a CDN link."""
+        mac = hashlib.sha256(self._cdn_key + f"{path}:{expires:x}:{issued:x}".encode())
+        return f"ex={expires:x}&is={issued:x}&hm={mac.hexdigest()}&"
+
+    def _message_json(
+        self, message: PostedMessage, webhook: Webhook | None, *, readable: bool = True
+    ) -> JSONObject:
+        """A message object as Discord returns it (``?wait=true``, fetches, listings).
+
+        ``readable=False`` is a listing without the Message Content intent: content, embeds
+        and attachments come back empty.
+        """
         payload = message.payload
-        username = payload.get("username") or webhook.name
         embeds = [{**e, "type": "rich"} for e in message.embeds if isinstance(e, dict)]
         attachments = [
             {
-                "id": str(message.message_id + n + 1),
+                "id": str(message.attachment_ids[n]),
                 "filename": filename,
                 "size": len(data),
-                "url": f"https://cdn.discordapp.com/attachments/{message.channel_id}/"
-                f"{message.message_id + n + 1}/{filename}",
+                "url": self._cdn_url(message, n),
+                "proxy_url": self._cdn_url(message, n),
+                "content_type": "application/gzip"
+                if filename.endswith(".gz")
+                else "application/octet-stream",
             }
             for n, (filename, data) in enumerate(message.files)
         ]
-        return {
-            "id": str(message.message_id),
-            "type": 0,
-            "channel_id": str(message.channel_id),
-            "webhook_id": str(message.webhook_id),
-            "author": {
+        if message.author is not None or webhook is None:
+            author = dict(message.author or {})
+        else:
+            author = {
                 "id": str(webhook.id),
-                "username": username,
+                "username": payload.get("username") or webhook.name,
                 "discriminator": "0000",
                 "avatar": None,
                 "bot": True,
-            },
-            "content": message.content or "",
-            "embeds": embeds,
-            "attachments": attachments,
-            "mentions": [],
-            "mention_roles": [],
+            }
+        data: JSONObject = {
+            "id": str(message.message_id),
+            "type": 0,
+            "channel_id": str(message.channel_id),
+            "author": author,
+            "content": (message.content or "") if readable else "",
+            "embeds": embeds if readable else [],
+            "attachments": attachments if readable else [],
+            "mentions": [
+                {"id": i, "username": f"user{i}", "discriminator": "0", "avatar": None}
+                for i in message.mentions
+            ],
+            "mention_roles": message.mention_roles,
             "mention_everyone": False,
             "pinned": False,
             "tts": bool(payload.get("tts", False)),
             "timestamp": message.timestamp,
-            "edited_timestamp": None,
-            "flags": 0,
+            "edited_timestamp": message.edited_timestamp,
+            "flags": message.flags,
+        }
+        if message.webhook_id:
+            data["webhook_id"] = str(message.webhook_id)
+        return data
+
+    def _thread_json(self, thread: _Channel) -> JSONObject:
+        """A thread channel object as the thread listings return it."""
+        return {
+            "id": str(thread.id),
+            "type": thread.type,
+            "guild_id": str(self.guild_id),
+            "parent_id": str(thread.parent_id),
+            "name": thread.name,
+            "owner_id": str(self.application_id),
+            "message_count": sum(1 for m in self._messages if m.channel_id == thread.id),
+            "thread_metadata": {
+                "archived": thread.archived,
+                "auto_archive_duration": 1440,
+                "archive_timestamp": datetime.now(UTC).isoformat(),
+                "locked": False,
+            },
         }
 
     # ---- rate limiting
@@ -1435,6 +1760,8 @@ class FakeDiscord:
                 self._inject.bans -= 1
                 return _BareResponse(status=429, text="error code: 1015", content_type="text/plain")
 
+        if cdn := _CDN_ATTACHMENT.match(request.path):
+            return self._cdn_download(request, int(cdn.group(1)), int(cdn.group(2)), cdn.group(3))
         match = _API_PATH.match(request.path)
         if match is None:
             with self._lock:
@@ -1472,9 +1799,22 @@ class FakeDiscord:
         elif m := _ROUTE_WEBHOOK_MESSAGE.match(sub):
             if request.method == "GET":
                 return self._get_message(request, int(m.group(1)), m.group(2), int(m.group(3)))
+            if request.method in ("PATCH", "DELETE"):
+                return self._edit_message(
+                    request, body, int(m.group(1)), m.group(2), int(m.group(3))
+                )
+        elif m := _ROUTE_CHANNEL_MESSAGES.match(sub):
+            if request.method == "GET":
+                return self._channel_messages(request, int(m.group(1)))
         elif m := _ROUTE_CHANNEL_WEBHOOKS.match(sub):
             if request.method in ("GET", "POST"):
                 return self._channel_webhooks(request, body, int(m.group(1)))
+        elif m := _ROUTE_CHANNEL.match(sub):
+            if request.method == "GET":
+                return self._get_channel(request, int(m.group(1)))
+        elif m := _ROUTE_ACTIVE_THREADS.match(sub) or _ROUTE_ARCHIVED_THREADS.match(sub):
+            if request.method == "GET":
+                return self._list_threads(request, int(m.group(1)), "guilds" in sub)
         else:
             with self._lock:
                 self._violation_locked("unknown route", sub, request)
@@ -1645,6 +1985,11 @@ class FakeDiscord:
                 )
                 return _json_response(400, _error("Cannot send an empty message", 50006), headers)
 
+            target = self._thread_target_locked(request, webhook, payload)
+            if isinstance(target, web.Response):
+                target.headers.update(headers)
+                return target
+
             if self.require_allowed_mentions and (problem := _mentions_policy_problem(payload)):
                 self._violation_locked("allowed_mentions missing", problem, request)
 
@@ -1664,25 +2009,245 @@ class FakeDiscord:
                 )
             times.append(now)
             delay = self._inject.delays.popleft() if self._inject.delays else 0.0
+            if isinstance(target, str):
+                target = self._snowflake()
+                self._channels[target] = _Channel(
+                    target,
+                    True,
+                    type=PUBLIC_THREAD,
+                    parent_id=webhook.channel_id,
+                    name=payload["thread_name"].strip(),
+                )
+            self._channels[target].archived = False  # posting unarchives a thread
 
         if delay:
             await asyncio.sleep(delay)
         message = PostedMessage(
             message_id=self._snowflake(),
             webhook_id=webhook.id,
-            channel_id=webhook.channel_id,
+            channel_id=target,
             payload=payload,
             files=files,
             headers=dict(request.headers),
             timestamp=datetime.now(UTC).isoformat(timespec="microseconds"),
         )
         with self._lock:
-            self._messages.append(message)
+            message = self._remember_locked(message)
             # Recomputed so a delayed answer reports the time left *now*.
             headers = self._bucket_headers(bucket, time.monotonic())
         if wait:
             return _json_response(200, self._message_json(message, webhook), headers)
         return web.Response(status=204, headers=headers)
+
+    def _thread_target_locked(
+        self, request: web.Request, webhook: Webhook, payload: JSONObject
+    ) -> int | str | web.Response:
+        """Where an execute goes: a channel or thread id, a thread name to create, or a refusal.
+
+        Follows Execute Webhook's notes: a forum needs ``thread_id`` or ``thread_name``
+        (220001), never both (220002); ``thread_name`` elsewhere is 220003.
+        """
+        parent = self._channels[webhook.channel_id]
+        raw = request.query.get("thread_id")
+        name = payload.get("thread_name")
+        named = isinstance(name, str)
+        if raw is not None and not _SNOWFLAKE_PATTERN.fullmatch(raw):
+            errors = _FormErrors()
+            errors.add(("thread_id",), "NUMBER_TYPE_COERCE", f'Value "{raw}" is not snowflake.')
+            self._violation_locked("Invalid Form Body", ", ".join(errors.paths), request)
+            return _json_response(
+                400, {**_error("Invalid Form Body", 50035), "errors": errors.tree}
+            )
+        refusal: tuple[str, int] | None = None
+        if parent.type == GUILD_FORUM and raw is not None and named:
+            refusal = (
+                "Webhooks posted to forum channels cannot have both a thread_name and thread_id",
+                220002,
+            )
+        elif parent.type == GUILD_FORUM and raw is None and not named:
+            # A client cannot know a pasted webhook's channel is a forum before trying once.
+            return self._refuse_locked(
+                request,
+                "forum",
+                webhook.id,
+                400,
+                _error(_FORUM_NEEDS_THREAD, 220001),
+            )
+        elif parent.type != GUILD_FORUM and named:
+            refusal = ("Webhooks can only create threads in forum channels", 220003)
+        if refusal is not None:
+            self._violation_locked("refused", f"{refusal[0]} ({refusal[1]})", request)
+            return _json_response(400, _error(*refusal))
+        if named:
+            assert isinstance(name, str)
+            if not name.strip():
+                errors = _FormErrors()
+                errors.add(("thread_name",), "BASE_TYPE_REQUIRED", "This field is required")
+                self._violation_locked("Invalid Form Body", ", ".join(errors.paths), request)
+                return _json_response(
+                    400, {**_error("Invalid Form Body", 50035), "errors": errors.tree}
+                )
+            return name
+        if raw is None:
+            return webhook.channel_id
+        thread = self._channels.get(int(raw))
+        if thread is None or thread.parent_id != webhook.channel_id:
+            return self._refuse_locked(
+                request, "thread", int(raw), 404, _error("Unknown Channel", 10003)
+            )
+        return thread.id
+
+    def _edit_message(
+        self, request: web.Request, body: bytes, webhook_id: int, token: str, message_id: int
+    ) -> web.Response:
+        """PATCH (edit) or DELETE /webhooks/{id}/{token}/messages/{message_id}.
+
+        A message in a thread is only found with ``?thread_id=`` naming that thread.
+        """
+        with self._lock:
+            found = self._lookup_locked(request, webhook_id, token)
+            if isinstance(found, web.Response):
+                return found
+            now = time.monotonic()
+            bucket, limited = self._take_bucket_locked(
+                request, f"{request.method}-message:{webhook_id}", now
+            )
+            if limited is not None:
+                return limited
+            headers = self._bucket_headers(bucket, now)
+            raw = request.query.get("thread_id", "")
+            where = int(raw) if _SNOWFLAKE_PATTERN.fullmatch(raw) else found.channel_id
+            index = next(
+                (
+                    n
+                    for n, m in enumerate(self._messages)
+                    if m.message_id == message_id
+                    and m.webhook_id == webhook_id
+                    and m.channel_id == where
+                    and m.message_id not in self._deleted_messages
+                ),
+                None,
+            )
+            if index is None:
+                response = self._refuse_locked(
+                    request, "message", message_id, 404, _error("Unknown Message", 10008)
+                )
+                response.headers.update(headers)
+                return response
+            if request.method == "DELETE":
+                self._deleted_messages.add(message_id)
+                return web.Response(status=204, headers=headers)
+            return self._apply_edit_locked(request, body, found, index, headers)
+
+    def _apply_edit_locked(
+        self,
+        request: web.Request,
+        body: bytes,
+        webhook: Webhook,
+        index: int,
+        headers: dict[str, str],
+    ) -> web.Response:
+        """Validate an edit body and apply it to the stored message at ``index``."""
+        parsed = self._parse_body_locked(request, body)
+        if isinstance(parsed, web.Response):
+            parsed.headers.update(headers)
+            return parsed
+        payload, files, slots = parsed
+        old = self._messages[index]
+        kept_ids = set(old.attachment_ids)
+        errors = _validate_message(
+            payload, slots | kept_ids, len(old.files) + len(files), self.max_files, edit=True
+        )
+        if errors:
+            self._violation_locked("Invalid Form Body", ", ".join(errors.paths), request)
+            return _json_response(
+                400, {**_error("Invalid Form Body", 50035), "errors": errors.tree}, headers
+            )
+        merged = {**old.payload, **{k: v for k, v in payload.items() if k != "attachments"}}
+        if "content" in payload and "allowed_mentions" not in payload:
+            # Discord re-parses edited content with default allowances.
+            merged.pop("allowed_mentions", None)
+        merged["flags"] = (old.flags & ~EDIT_FLAGS) | (payload.get("flags") or 0)
+        kept = list(zip(old.files, old.attachment_ids, strict=True))
+        if isinstance(payload.get("attachments"), list):
+            named = {str(a.get("id")) for a in payload["attachments"] if isinstance(a, dict)}
+            kept = [(f, i) for f, i in kept if str(i) in named]
+        if _is_empty_message(merged, len(kept) + len(files)):
+            self._violation_locked("Cannot send an empty message", "edit empties it", request)
+            return _json_response(400, _error("Cannot send an empty message", 50006), headers)
+        if self.require_allowed_mentions and (problem := _mentions_policy_problem(merged)):
+            self._violation_locked("allowed_mentions missing", problem, request)
+        new_ids = tuple(self._snowflake() for _ in files)
+        edited = replace(
+            old,
+            payload=merged,
+            files=[f for f, _ in kept] + files,
+            attachment_ids=tuple(i for _, i in kept) + new_ids,
+            edited_timestamp=datetime.now(UTC).isoformat(timespec="microseconds"),
+            edits=old.edits + 1,
+        )
+        self._messages[index] = edited
+        for n, attachment_id in enumerate(edited.attachment_ids):
+            self._attachments[attachment_id] = (edited, n)
+        return _json_response(200, self._message_json(edited, webhook), headers)
+
+    def _get_channel(self, request: web.Request, channel_id: int) -> web.Response:
+        """GET /channels/{id} with the bot token: the channel object (type, guild, parent)."""
+        with self._lock:
+            if request.headers.get("Authorization") != f"Bot {self.bot_token}":
+                return self._refuse_locked(request, "bot-auth", channel_id, 401, _http_error(401))
+            channel = self._channels.get(channel_id)
+            if channel is None:
+                return self._refuse_locked(
+                    request, "channel", channel_id, 404, _error("Unknown Channel", 10003)
+                )
+            now = time.monotonic()
+            bucket, limited = self._take_bucket_locked(request, f"channel:{channel_id}", now)
+            if limited is not None:
+                return limited
+            if channel.type == PUBLIC_THREAD:
+                body = self._thread_json(channel)
+            else:
+                body = {
+                    "id": str(channel.id),
+                    "type": channel.type,
+                    "guild_id": str(self.guild_id),
+                    "name": channel.name or f"channel-{channel.id}",
+                    "parent_id": None,
+                }
+            return _json_response(200, body, self._bucket_headers(bucket, now))
+
+    def _list_threads(self, request: web.Request, resource_id: int, active: bool) -> web.Response:
+        """GET /guilds/{id}/threads/active or /channels/{id}/threads/archived/public (bot)."""
+        with self._lock:
+            if request.headers.get("Authorization") != f"Bot {self.bot_token}":
+                return self._refuse_locked(request, "bot-auth", resource_id, 401, _http_error(401))
+            if active and resource_id != self.guild_id:
+                return self._refuse_locked(
+                    request, "guild", resource_id, 404, _error("Unknown Guild", 10004)
+                )
+            if not active and resource_id not in self._channels:
+                return self._refuse_locked(
+                    request, "channel", resource_id, 404, _error("Unknown Channel", 10003)
+                )
+            now = time.monotonic()
+            route = "active-threads" if active else f"archived-threads:{resource_id}"
+            bucket, limited = self._take_bucket_locked(request, route, now)
+            if limited is not None:
+                return limited
+            threads = sorted(
+                (
+                    c
+                    for c in self._channels.values()
+                    if c.type == PUBLIC_THREAD
+                    and (not c.archived if active else c.archived and c.parent_id == resource_id)
+                ),
+                key=lambda c: -c.id,
+            )
+            answer: JSONObject = {"threads": [self._thread_json(c) for c in threads], "members": []}
+            if not active:
+                answer["has_more"] = False
+            return _json_response(200, answer, self._bucket_headers(bucket, now))
 
     def _get_webhook(self, request: web.Request, webhook_id: int, token: str) -> web.Response:
         """GET /webhooks/{id}/{token}."""
@@ -1712,13 +2277,137 @@ class FakeDiscord:
                 return limited
             headers = self._bucket_headers(bucket, now)
             for message in self._messages:
-                if message.message_id == message_id and message.webhook_id == webhook_id:
+                if (
+                    message.message_id == message_id
+                    and message.webhook_id == webhook_id
+                    and message_id not in self._deleted_messages
+                ):
                     return _json_response(200, self._message_json(message, found), headers)
             response = self._refuse_locked(
                 request, "message", message_id, 404, _error("Unknown Message", 10008)
             )
             response.headers.update(headers)
             return response
+
+    def _channel_messages(self, request: web.Request, channel_id: int) -> web.Response:
+        """GET /channels/{id}/messages: a page of history, newest first, with the bot token."""
+        with self._lock:
+            if request.headers.get("Authorization") != f"Bot {self.bot_token}":
+                return self._refuse_locked(request, "bot-auth", channel_id, 401, _http_error(401))
+            channel = self._channels.get(channel_id)
+            if channel is None:
+                return self._refuse_locked(
+                    request, "channel", channel_id, 404, _error("Unknown Channel", 10003)
+                )
+            if not channel.read_history:
+                return self._refuse_locked(
+                    request, "history", channel_id, 403, _error("Missing Access", 50001)
+                )
+            now = time.monotonic()
+            bucket, limited = self._take_bucket_locked(
+                request, f"GET:channels/{channel_id}/messages", now
+            )
+            if limited is not None:
+                return limited
+            if self._inject.read_ratelimits:
+                retry_after = self._inject.read_ratelimits.popleft()
+                bucket.used -= 1
+                bucket.blocked_until = now + retry_after
+                headers = self._bucket_headers(bucket, now)
+                headers["X-RateLimit-Remaining"] = "0"
+                headers["X-RateLimit-Reset-After"] = f"{_ceil_ms(retry_after):.3f}"
+                return self._too_many(retry_after, scope="user", is_global=False, headers=headers)
+            headers = self._bucket_headers(bucket, now)
+            if self._inject.read_fail:
+                status = self._inject.read_fail.popleft()
+                return _json_response(status, _http_error(status), headers)
+
+            errors = _FormErrors()
+            query = request.query
+            anchors = [key for key in ("before", "after", "around") if key in query]
+            values: dict[str, int] = {}
+            for key in ("limit", *anchors):
+                raw = query.get(key)
+                if raw is None:
+                    continue
+                if not raw.isdigit():
+                    code = "NUMBER_TYPE_COERCE" if key == "limit" else "SNOWFLAKE_TYPE_COERCE"
+                    errors.add((key,), code, f'Value "{raw}" is not int.')
+                else:
+                    values[key] = int(raw)
+            limit = values.get("limit", 50)
+            if "limit" in values and not 1 <= limit <= MAX_HISTORY_LIMIT:
+                errors.add(
+                    ("limit",),
+                    "NUMBER_TYPE_MAX" if limit > MAX_HISTORY_LIMIT else "NUMBER_TYPE_MIN",
+                    f"int value should be between 1 and {MAX_HISTORY_LIMIT}.",
+                )
+            if len(anchors) > 1:
+                # Discord documents them as mutually exclusive; the fake holds clients to it.
+                errors.add((anchors[1],), "MUTUALLY_EXCLUSIVE", "before, after and around")
+            if errors:
+                self._violation_locked("Invalid Form Body", ", ".join(errors.paths), request)
+                return _json_response(
+                    400, {**_error("Invalid Form Body", 50035), "errors": errors.tree}, headers
+                )
+            held = sorted(
+                (
+                    m
+                    for m in self._messages
+                    if m.channel_id == channel_id and m.message_id not in self._deleted_messages
+                ),
+                key=lambda m: m.message_id,
+            )
+            ids = [m.message_id for m in held]
+            if "before" in values:
+                end = bisect.bisect_left(ids, values["before"])
+                page = held[max(0, end - limit) : end]
+            elif "after" in values:
+                start = bisect.bisect_right(ids, values["after"])
+                page = held[start : start + limit]
+            elif "around" in values:
+                middle = bisect.bisect_left(ids, values["around"])
+                start = max(0, middle - limit // 2)
+                page = held[start : start + limit]
+            else:
+                page = held[-limit:]
+            listing = [
+                self._message_json(
+                    m, self._webhooks.get(m.webhook_id), readable=self.message_content_intent
+                )
+                for m in reversed(page)
+            ]
+            return _json_response(200, listing, headers)
+
+    def _cdn_download(
+        self, request: web.Request, channel_id: int, attachment_id: int, filename: str
+    ) -> web.Response:
+        """GET a signed CDN link: the attachment's bytes, or 404 when unsigned or expired."""
+        gone = _BareResponse(
+            status=404, text="This content is no longer available.", content_type="text/plain"
+        )
+        query = request.query
+        try:
+            expires, issued = int(query["ex"], 16), int(query["is"], 16)
+        except (KeyError, ValueError):
+            return gone
+        expected = self._cdn_query(request.path, expires, issued)
+        if (
+            not secrets.compare_digest(
+                f"ex={query['ex']}&is={query['is']}&hm={query.get('hm', '')}&", expected
+            )
+            or expires < time.time()
+        ):
+            return gone
+        with self._lock:
+            found = self._attachments.get(attachment_id)
+            if found is None or found[0].message_id in self._deleted_messages:
+                return gone
+            message, n = found
+        name, data = message.files[n]
+        if message.channel_id != channel_id or name != filename:
+            return gone
+        return _BareResponse(body=data, content_type="application/octet-stream")
 
     def _channel_webhooks(self, request: web.Request, body: bytes, channel_id: int) -> web.Response:
         """GET or POST /channels/{id}/webhooks, with the bot token."""

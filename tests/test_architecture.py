@@ -10,19 +10,49 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "astra"
 # What each layer may not import. The base modules (the schemas and pure helpers) import
 # no layer; collectors and sinks are siblings that meet only at the bus and the schemas.
-LAYERS = ("streams", "collectors", "sinks", "client", "fleet")
+LAYERS = ("streams", "collectors", "sinks", "client", "readback", "fleet")
 FORBIDDEN: dict[str, set[str]] = {
-    "base": {"astra.streams", "astra.collectors", "astra.sinks", "astra.client", "astra.app"},
-    "streams": {"astra.collectors", "astra.sinks", "astra.client", "astra.app", "astra.cli"},
-    "collectors": {"astra.streams", "astra.sinks", "astra.client", "astra.app", "astra.cli"},
-    "sinks": {"astra.collectors", "astra.client", "astra.app", "astra.cli"},
-    "client": {"astra.streams", "astra.collectors", "astra.sinks", "astra.app", "astra.cli"},
+    "base": {
+        "astra.streams",
+        "astra.collectors",
+        "astra.sinks",
+        "astra.client",
+        "astra.app",
+        "astra.readback",
+    },
+    "streams": {
+        "astra.collectors",
+        "astra.sinks",
+        "astra.client",
+        "astra.app",
+        "astra.cli",
+        "astra.readback",
+    },
+    "collectors": {
+        "astra.streams",
+        "astra.sinks",
+        "astra.client",
+        "astra.app",
+        "astra.cli",
+        "astra.readback",
+    },
+    "sinks": {"astra.collectors", "astra.client", "astra.app", "astra.cli", "astra.readback"},
+    "client": {
+        "astra.streams",
+        "astra.collectors",
+        "astra.sinks",
+        "astra.app",
+        "astra.cli",
+        "astra.readback",
+    },
+    # Reading Discord back uses the Discord transport; the projections it feeds sit above.
+    "readback": {"astra.streams", "astra.collectors", "astra.client", "astra.app", "astra.cli"},
     # Fleet mode sits between the wiring and the pipeline it runs (streams, sinks): it
-    # never reaches up into the wiring, nor into collectors or the bot's client.
-    "fleet": {"astra.collectors", "astra.client", "astra.app", "astra.cli"},
+    # never reaches up into the wiring, nor into collectors, the bot's client or read-back.
+    "fleet": {"astra.collectors", "astra.client", "astra.app", "astra.cli", "astra.readback"},
 }
 # Wiring and the command line sit on top and may import anything.
-TOP = {"app.py", "cli.py", "__main__.py", "top.py", "metrics.py"}
+TOP = {"app.py", "cli.py", "__main__.py", "top.py", "metrics.py", "history_commands.py"}
 
 
 def layer_of(path: Path) -> str | None:

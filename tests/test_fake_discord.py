@@ -1249,3 +1249,287 @@ def test_create_webhook_name_rules(name: str) -> None:
         assert resp.status == 400 and resp.json()["code"] == 50035
         assert "name" in resp.json()["errors"]
         assert discord.webhooks_created == 0
+
+
+# ------------------------------------------------- flags, pings, edits, threads
+
+
+@pytest.mark.parametrize("flags", [4, 4096, 4100])
+def test_execute_flags_documented_ones_are_stored(flags: int) -> None:
+    """SUPPRESS_EMBEDS and SUPPRESS_NOTIFICATIONS may be set on an execute and come back."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        resp = execute(hook, ok(flags=flags))
+        assert resp.status == 200 and resp.json()["flags"] == flags
+        assert discord.messages(1)[0].flags == flags
+        discord.assert_no_violations()
+
+
+@pytest.mark.parametrize("flags", [1, 2, 64, 4096 | 8])
+def test_execute_flags_others_are_refused(flags: int) -> None:
+    """Any other message flag on an execute is refused as 50035 on flags."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        resp = execute(hook, ok(flags=flags))
+        assert resp.status == 400 and resp.json()["code"] == 50035
+        assert "flags" in resp.json()["errors"]
+        assert discord.messages(1) == []
+
+
+def test_role_ping_named_in_content_is_a_mention_and_no_violation() -> None:
+    """A role listed in allowed_mentions.roles and mentioned in content is pinged, lawfully."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        payload = {
+            "content": "<@&123456789012345678> down",
+            "allowed_mentions": {"parse": [], "roles": ["123456789012345678"]},
+        }
+        resp = execute(hook, payload)
+        assert resp.status == 200 and resp.json()["mention_roles"] == ["123456789012345678"]
+        assert discord.messages(1)[0].mention_roles == ["123456789012345678"]
+        discord.assert_no_violations()
+
+
+def test_mentions_not_allowed_are_not_pings() -> None:
+    """Mentions in content that allowed_mentions does not name ping no one."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        payload = ok(content="<@&1234567890123456> <@2234567890123456> @everyone")
+        assert execute(hook, payload).status == 200
+        message = discord.messages(1)[0]
+        assert message.mention_roles == [] and message.mentions == []
+
+
+def test_phantom_ping_list_is_a_policy_violation() -> None:
+    """Listing a role the content does not mention is recorded as a policy violation."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        payload = ok(allowed_mentions={"parse": [], "roles": ["1234567890123456"]})
+        assert execute(hook, payload).status == 200
+        assert discord.violations[0].startswith("allowed_mentions missing: roles lists")
+
+
+def test_parse_roles_with_role_list_is_refused() -> None:
+    """parse containing "roles" together with a roles list is refused, as Discord does."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        payload = {
+            "content": "<@&1234567890123456>",
+            "allowed_mentions": {"parse": ["roles"], "roles": ["1234567890123456"]},
+        }
+        resp = execute(hook, payload)
+        assert resp.status == 400 and "allowed_mentions" in resp.json()["errors"]
+
+
+def test_more_than_100_roles_are_refused() -> None:
+    """allowed_mentions.roles holds at most 100 ids."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        roles = [str(10**17 + n) for n in range(101)]
+        content = " ".join(f"<@&{r}>" for r in roles)
+        resp = execute(
+            hook, {"content": content, "allowed_mentions": {"parse": [], "roles": roles}}
+        )
+        assert resp.status == 400 and "roles" in resp.json()["errors"]["allowed_mentions"]
+
+
+def message_url(hook: Webhook, message_id: int | str, thread_id: int | None = None) -> str:
+    """The Edit/Delete Webhook Message URL of a message (with ``thread_id`` if given)."""
+    query = f"?thread_id={thread_id}" if thread_id else ""
+    return f"{hook.url}/messages/{message_id}{query}"
+
+
+def test_edit_webhook_message_replaces_embeds_and_sets_edited_timestamp() -> None:
+    """PATCH replaces the given fields, keeps the others and the flags, and marks the edit."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        first = execute(hook, ok(embeds=[{"title": "v1"}], flags=4096)).json()
+        assert first["edited_timestamp"] is None
+        resp = call(
+            message_url(hook, first["id"]),
+            "PATCH",
+            payload={"embeds": [{"title": "v2"}], "allowed_mentions": NO_MENTIONS},
+        )
+        assert resp.status == 200
+        edited = resp.json()
+        assert edited["id"] == first["id"] and edited["embeds"][0]["title"] == "v2"
+        assert edited["content"] == "hello" and edited["flags"] == 4096
+        assert edited["edited_timestamp"] is not None
+        (stored,) = discord.messages(1)
+        assert stored.edits == 1 and stored.embeds == [{"title": "v2"}]
+        discord.assert_no_violations()
+
+
+def test_edit_refuses_notification_flag_and_execute_only_fields() -> None:
+    """An edit may not set SUPPRESS_NOTIFICATIONS, nor send execute-only fields like username."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        message_id = execute(hook, ok()).json()["id"]
+        for body in ({"flags": 4096}, {"username": "x"}):
+            resp = call(message_url(hook, message_id), "PATCH", payload=body)
+            assert resp.status == 400 and resp.json()["code"] == 50035
+
+
+def test_edit_or_delete_unknown_message_is_404_10008() -> None:
+    """Editing a deleted message answers 404 Unknown Message; repeating that is a violation."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        message_id = int(execute(hook, ok()).json()["id"])
+        discord.delete_message(message_id)
+        body = {"content": "x", "allowed_mentions": NO_MENTIONS}
+        resp = call(message_url(hook, message_id), "PATCH", payload=body)
+        assert resp.status == 404 and resp.json() == {"message": "Unknown Message", "code": 10008}
+        assert discord.violations == []
+        call(message_url(hook, message_id), "PATCH", payload=body)
+        assert discord.violations[0].startswith("repeated request after: 404 Unknown Message")
+
+
+def test_delete_webhook_message() -> None:
+    """DELETE removes the webhook's message and answers 204."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(1)
+        message_id = execute(hook, ok()).json()["id"]
+        assert call(message_url(hook, message_id), "DELETE").status == 204
+        assert discord.messages(1) == []
+
+
+def test_forum_execute_without_thread_is_220001() -> None:
+    """A forum webhook needs thread_name or thread_id; the first refusal is no violation."""
+    with FakeDiscord() as discord:
+        discord.add_channel(7, channel_type=15)
+        hook = discord.create_webhook(7)
+        resp = execute(hook, ok())
+        assert resp.status == 400
+        assert resp.json() == {
+            "message": "Webhooks posted to forum channels must have a thread_name or thread_id",
+            "code": 220001,
+        }
+        assert discord.violations == []
+        execute(hook, ok())
+        assert discord.violations[0].startswith("repeated request after: 400 Webhooks posted")
+
+
+def test_forum_thread_name_creates_a_thread_and_thread_id_posts_into_it() -> None:
+    """thread_name creates a forum thread (the answer's channel_id); thread_id posts into it."""
+    with FakeDiscord() as discord:
+        discord.add_channel(7, channel_type=15)
+        hook = discord.create_webhook(7)
+        created = execute(hook, ok(thread_name="2026-12-01 logs")).json()
+        thread_id = int(created["channel_id"])
+        assert discord.threads(7) == {"2026-12-01 logs": thread_id}
+        second = execute(hook, ok(), wait=False)
+        assert second.status == 400  # still needs a thread
+        assert call(f"{hook.url}?wait=true&thread_id={thread_id}", payload=ok()).status == 200
+        assert [m.channel_id for m in discord.thread_messages(7)] == [thread_id] * 2
+        assert discord.messages(7) == []
+
+
+def test_forum_refuses_both_thread_name_and_id_and_thread_name_elsewhere() -> None:
+    """Both thread_name and thread_id is 220002; thread_name outside a forum is 220003."""
+    with FakeDiscord() as discord:
+        discord.add_channel(7, channel_type=15)
+        forum_hook = discord.create_webhook(7)
+        thread = discord.add_thread(7, "t")
+        resp = call(f"{forum_hook.url}?thread_id={thread}", payload=ok(thread_name="x"))
+        assert resp.status == 400 and resp.json()["code"] == 220002
+        text_hook = discord.create_webhook(8)
+        resp = execute(text_hook, ok(thread_name="x"))
+        assert resp.status == 400 and resp.json()["code"] == 220003
+
+
+def test_thread_id_of_another_channel_is_unknown_channel() -> None:
+    """thread_id must name a thread of the webhook's own channel (404 / 10003 otherwise)."""
+    with FakeDiscord() as discord:
+        discord.add_channel(7)
+        discord.add_channel(8)
+        hook = discord.create_webhook(7)
+        foreign = discord.add_thread(8, "elsewhere")
+        resp = call(f"{hook.url}?thread_id={foreign}", payload=ok())
+        assert resp.status == 404 and resp.json()["code"] == 10003
+        own = discord.add_thread(7, "here")
+        assert call(f"{hook.url}?thread_id={own}", payload=ok()).status == 204
+
+
+def test_posting_unarchives_a_thread_and_edits_need_thread_id() -> None:
+    """A post with thread_id unarchives the thread; its message is edited with thread_id."""
+    with FakeDiscord() as discord:
+        discord.add_channel(7)
+        hook = discord.create_webhook(7)
+        thread = discord.add_thread(7, "ops", archived=True)
+        message = call(f"{hook.url}?wait=true&thread_id={thread}", payload=ok()).json()
+        active = call(
+            f"{discord.api_base}/guilds/{discord.guild_id}/threads/active",
+            "GET",
+            headers=bot(discord),
+        ).json()
+        assert [t["id"] for t in active["threads"]] == [str(thread)]
+        body = {"content": "edited", "allowed_mentions": NO_MENTIONS}
+        assert call(message_url(hook, message["id"]), "PATCH", payload=body).status == 404
+        resp = call(message_url(hook, message["id"], thread), "PATCH", payload=body)
+        assert resp.status == 200 and resp.json()["content"] == "edited"
+
+
+def test_thread_listings_active_and_archived() -> None:
+    """Active threads list by guild, archived public threads by parent channel (bot token)."""
+    with FakeDiscord() as discord:
+        discord.add_channel(7, channel_type=15)
+        live = discord.add_thread(7, "today")
+        old = discord.add_thread(7, "yesterday")
+        discord.archive_thread(old)
+        active = call(
+            f"{discord.api_base}/guilds/{discord.guild_id}/threads/active",
+            "GET",
+            headers=bot(discord),
+        ).json()
+        assert [(t["id"], t["parent_id"], t["type"]) for t in active["threads"]] == [
+            (str(live), "7", 11)
+        ]
+        archived = call(
+            f"{discord.api_base}/channels/7/threads/archived/public", "GET", headers=bot(discord)
+        ).json()
+        assert [t["name"] for t in archived["threads"]] == ["yesterday"]
+        assert archived["has_more"] is False
+        assert archived["threads"][0]["thread_metadata"]["archived"] is True
+        resp = call(f"{discord.api_base}/guilds/{discord.guild_id}/threads/active", "GET")
+        assert resp.status == 401
+        discord.assert_no_violations()
+
+
+def test_get_channel_tells_forum_from_text_with_bot_token() -> None:
+    """GET /channels/{id} (bot token) answers the channel's type and guild."""
+    with FakeDiscord() as discord:
+        discord.add_channel(7, channel_type=15)
+        discord.add_channel(8)
+        thread = discord.add_thread(8, "ops")
+        forum = call(f"{discord.api_base}/channels/7", "GET", headers=bot(discord)).json()
+        assert (forum["type"], forum["guild_id"]) == (15, str(discord.guild_id))
+        text = call(f"{discord.api_base}/channels/8", "GET", headers=bot(discord)).json()
+        assert text["type"] == 0
+        info = call(f"{discord.api_base}/channels/{thread}", "GET", headers=bot(discord)).json()
+        assert (info["type"], info["parent_id"]) == (11, "8")
+        assert call(f"{discord.api_base}/channels/7", "GET").status == 401
+        missing = call(f"{discord.api_base}/channels/9", "GET", headers=bot(discord))
+        assert missing.status == 404 and missing.json()["code"] == 10003
+
+
+def test_deleted_thread_is_unknown_channel_and_a_forum_makes_a_new_one() -> None:
+    """Posting into a deleted thread is 404 / 10003; thread_name creates a fresh one."""
+    with FakeDiscord() as discord:
+        discord.add_channel(7, channel_type=15)
+        hook = discord.create_webhook(7)
+        first = int(execute(hook, ok(thread_name="day")).json()["channel_id"])
+        discord.delete_thread(first)
+        resp = call(f"{hook.url}?thread_id={first}", payload=ok())
+        assert resp.status == 404 and resp.json() == {"message": "Unknown Channel", "code": 10003}
+        second = int(execute(hook, ok(thread_name="day")).json()["channel_id"])
+        assert second != first and discord.threads(7) == {"day": second}
+        discord.assert_no_violations()
+
+
+def test_thread_id_must_be_a_snowflake() -> None:
+    """A thread_id that is not a snowflake is refused as 50035 on thread_id."""
+    with FakeDiscord() as discord:
+        hook = discord.create_webhook(7)
+        resp = call(f"{hook.url}?thread_id=abc", payload=ok())
+        assert resp.status == 400 and "thread_id" in resp.json()["errors"]
+        assert discord.messages(7) == []

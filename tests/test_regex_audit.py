@@ -24,7 +24,8 @@ from typing import TypeVar
 import pytest
 
 from astra import config, redaction
-from astra.sinks import messages, preview
+from astra.readback import when
+from astra.sinks import attachments, messages, preview
 
 try:
     problems: ModuleType = importlib.import_module("astra.problems")
@@ -216,6 +217,16 @@ CASES: list[Case] = [
         tails=(("1", ":R>"),),
     ),
     _compiled("preview._ESCAPE", preview._ESCAPE, "sub", "\\", "\\*", "a"),
+    # --- astra/readback/when.py: --since / --until as typed -------------------------------
+    _compiled("when._SPAN", when._SPAN, "fullmatch", "1", "1m", "m", tails=(("1", "x"),)),
+    # --- astra/sinks/attachments.py: file names read back from Discord --------------------
+    _compiled(
+        "attachments._NAME",
+        attachments._NAME,
+        "fullmatch",
+        *("events-", "events-logs-", "events-logs-ab12-", "events-logs-ab12-1-", "1", "a"),
+        tails=(("events-logs-ab12-1-", "1.jsonl.gz"), ("1", ".jsonl.gz")),
+    ),
     # --- astra/config.py: the operator's config file --------------------------------------
     _compiled("config._ENV_REF", config._ENV_REF, "sub", "${", "${a", "$", "a"),
     Case(

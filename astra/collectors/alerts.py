@@ -19,7 +19,7 @@ Pure state on an injected clock: no I/O, testable without sleeping.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import msgspec
 
@@ -100,6 +100,28 @@ class AlertBook:
         state.last_sent = now
         self._last_sent[key] = now
         return self._event(state, "firing", now, message, value)
+
+    def restore(self, alerts: Sequence[Alert]) -> None:
+        """Take in alert events read back from the channels, oldest first: what was firing
+        is firing again (not repeated before its cooldown, resolved when it clears)."""
+        for alert in alerts:
+            key = (alert.rule, alert.subject)
+            self._last_sent[key] = max(self._last_sent.get(key, 0.0), alert.time)
+            if alert.state == "resolved":
+                self.firing.pop(key, None)
+                continue
+            self.firing[key] = Firing(
+                rule=alert.rule,
+                subject=alert.subject,
+                severity=alert.severity,
+                message=alert.message,
+                since=alert.since or alert.time,
+                value=alert.value,
+                threshold=alert.threshold,
+                unit=alert.unit,
+                last_sent=alert.time,
+                repeat=alert.repeat,
+            )
 
     def _event(
         self, state: Firing, kind: str, now: float, message: str, value: float | None

@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Sequence
+from typing import cast
 
 from astra.events import Command, Event, Latency, Performance
 from astra.quantiles import LogHistogram
@@ -57,31 +58,44 @@ class PerformanceCollector:
         self.observe_many((event,))
 
     def observe_many(self, events: Sequence[Event]) -> None:
-        """Bus listener: count a batch of latency samples and commands, series by series."""
-        by_of: dict[str, list[float]] = defaultdict(list)
-        by_name: dict[str, list[float]] = defaultdict(list)
-        latencies = [e for e in events if isinstance(e, Latency)]
-        for latency in latencies:
-            by_of[latency.of].append(latency.ms)
-        commands = [e for e in events if isinstance(e, Command)]
+        """Bus listener: count a batch of latency samples and commands, series by series.
+
+        Each value's bucket is computed once: a command's duration is counted into a
+        histogram of its own batch, merged into its name's series and the ``command`` one.
+        """
+        if not events:
+            return
+        if type(events[0]) is Latency:
+            by_of: dict[str, list[float]] = defaultdict(list)
+            for latency in cast(Sequence[Latency], events):
+                by_of[latency.of].append(latency.ms)
+            for key, values in by_of.items():
+                batch = LogHistogram()
+                batch.add_many(values)
+                self._merge(self._latency, key, batch, MAX_LATENCY_SERIES, exempt=CORE_SERIES)
+            return
+        commands = cast(Sequence[Command], events)
         self._commands += len(commands)
         self._failed += sum(1 for e in commands if not e.ok)
+        by_name: dict[str, list[float]] = defaultdict(list)
         for command in commands:
             if command.duration_ms is not None:
                 by_name[command.name].append(command.duration_ms)
-        timed = [d for name in by_name.values() for d in name]
-        if timed:
-            by_of["command"].extend(timed)
-        for key, values in by_of.items():
-            self._sample(self._latency, key, values, MAX_LATENCY_SERIES, exempt=CORE_SERIES)
+        if not by_name:
+            return
+        every = LogHistogram()
         for key, values in by_name.items():
-            self._sample(self._by_command, key, values, MAX_COMMAND_NAMES)
+            batch = LogHistogram()
+            batch.add_many(values)
+            every.merge(batch)
+            self._merge(self._by_command, key, batch, MAX_COMMAND_NAMES)
+        self._merge(self._latency, "command", every, MAX_LATENCY_SERIES, exempt=CORE_SERIES)
 
     @staticmethod
-    def _sample(
+    def _merge(
         series: dict[str, LogHistogram],
         key: str,
-        values: list[float],
+        batch: LogHistogram,
         cap: int,
         exempt: frozenset[str] = frozenset(),
     ) -> None:
@@ -91,7 +105,7 @@ class PerformanceCollector:
             if len(series) >= cap and key not in exempt:
                 return
             histogram = series[key] = LogHistogram()
-        histogram.add_many(values)
+        histogram.merge(batch)
 
     def collect(self) -> list[Event]:
         """Summarise the window since the previous run and start a new one."""

@@ -122,6 +122,9 @@ class DailyReportCollector:
         self.start = wall_clock()
         self.due = next_report_time(self.start, at, self._tz)
         self._day = _Day()
+        # While the day's history is being read back, the report waits for it.
+        self._held = False
+        self._coverage = ""
 
     # Every event counts in the report.
     kinds = None
@@ -185,13 +188,35 @@ class DailyReportCollector:
         elif isinstance(event, Alert) and event.state == "firing" and event.repeat == 0:
             day.alerts_fired += 1
 
+    def fold(self, events: Sequence[Event]) -> None:
+        """Fold events read back from the channels, in order, through the live fold."""
+        run: list[Event] = []
+        for event in events:
+            if run and type(event) is not type(run[0]):
+                self.observe_many(run)
+                run = []
+            run.append(event)
+        self.observe_many(run)
+
+    def hold(self) -> None:
+        """Send no report until ``recovered``: the day's history is being read back."""
+        self._held = True
+
+    def recovered(self, counted_from: float, coverage: str = "") -> None:
+        """The day is counted from ``counted_from`` (``coverage`` says why, when it is not the
+        day's start); the report may go out again."""
+        self.start = counted_from
+        self._coverage = coverage
+        self._held = False
+
     def collect(self) -> list[Event]:
         """The report, when its time has passed; otherwise nothing."""
         now = self._clock()
-        if now < self.due:
+        if now < self.due or self._held:
             return []
         report = self.build(now)
         self._day = _Day()
+        self._coverage = ""
         self.start = now
         self.due = next_report_time(now, self.at, self._tz)
         return [report]
@@ -229,4 +254,5 @@ class DailyReportCollector:
             retries=day.retries,
             rate_limited=day.rate_limited,
             dropped=day.dropped,
+            coverage=self._coverage,
         )

@@ -20,7 +20,16 @@ from astra.collectors.report import CHECK_INTERVAL_S, DailyReportCollector
 from astra.collectors.schedule import Emit, Scheduler
 from astra.collectors.system import SystemCollector
 from astra.config import Config
-from astra.events import Event, File, Listener, Performance, Process, Subscribe, System
+from astra.events import (
+    Alert,
+    Event,
+    File,
+    Listener,
+    Performance,
+    Process,
+    Subscribe,
+    System,
+)
 from astra.statistics import SidecarStatistics
 
 # What the errors and health collectors fold: the collectors' own readings, a few a minute.
@@ -35,6 +44,19 @@ def one_by_one(observe: Callable[[Event], None]) -> Listener:
             observe(event)
 
     return listener
+
+
+class _AfterRecovery:
+    """Runs a collector only once the day's history is restored (no alert fired twice)."""
+
+    def __init__(self, inner: ErrorsCollector, ready: Callable[[], bool]) -> None:
+        self.name = inner.name
+        self._inner = inner
+        self._ready = ready
+
+    def collect(self) -> list[Event]:
+        """The inner collector's events, once recovery is over; nothing before."""
+        return self._inner.collect() if self._ready() else []
 
 
 class Collectors:
@@ -53,6 +75,8 @@ class Collectors:
         on = config.collectors
         self.scheduler = Scheduler(emit, clock=clock, wall_clock=wall_clock)
         self.alerts = AlertBook(config.alerts.cooldown, wall_clock)
+        self.report: DailyReportCollector | None = None
+        self._recovering = False
         watch = config.watch
         if on.system.enabled:
             system = SystemCollector(on.system.mounts, clock=clock, wall_clock=wall_clock)
@@ -90,7 +114,9 @@ class Collectors:
                 clock=wall_clock,
             )
             subscribe(one_by_one(checks.observe), READINGS)
-            self.scheduler.add(checks, on.errors.interval)
+            self.scheduler.add(
+                _AfterRecovery(checks, lambda: not self._recovering), on.errors.interval
+            )
         if on.health.enabled:
             ingest = {
                 "http": "" if config.ingest.http == "off" else config.ingest.http,
@@ -109,6 +135,26 @@ class Collectors:
             report = DailyReportCollector(on.report.time, on.report.timezone, wall_clock=wall_clock)
             subscribe(report.observe_many, report.kinds)
             self.scheduler.add(report, CHECK_INTERVAL_S)
+            self.report = report
+
+    def hold(self) -> None:
+        """The day's history is about to be read back: alerts and the report wait for it."""
+        self._recovering = True
+        if self.report is not None:
+            self.report.hold()
+
+    def restore(self, events: Sequence[Event]) -> None:
+        """Fold events read back from the channels (oldest first) into the projections,
+        through the same fold as live events."""
+        if self.report is not None:
+            self.report.fold(events)
+        self.alerts.restore([e for e in events if isinstance(e, Alert)])
+
+    def recovered(self, counted_from: float, coverage: str = "") -> None:
+        """Recovery is over (or not possible): the report counts from ``counted_from``."""
+        self._recovering = False
+        if self.report is not None:
+            self.report.recovered(counted_from, coverage)
 
     async def run(self) -> None:
         """Run every enabled collector until cancelled."""

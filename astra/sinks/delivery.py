@@ -9,6 +9,7 @@ never resent as is: it is split or simplified, and reported when nothing works.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import random
@@ -26,13 +27,17 @@ from astra.sinks.attachments import build_attachments
 from astra.sinks.discord_http import (
     Delivered,
     DiscordHttp,
+    MessageGone,
+    Outcome,
     Rejected,
     RetryLater,
     WebhookGone,
 )
 from astra.sinks.messages import MAX_FILE_BYTES, Embed, Field, OutgoingMessage, pack_messages
+from astra.sinks.notify import Mentions, apply_notice, inherit, window_notice
 from astra.sinks.preview import Preview
 from astra.sinks.render import render_window
+from astra.sinks.threads import Misplaced, ThreadTarget
 from astra.statistics import DeliveryStatistics
 from astra.streams.windows import ChannelStream, Window
 
@@ -68,6 +73,8 @@ class ChannelDelivery:
         wall_clock: Callable[[], float] = time.time,
         on_done: Callable[[list[Event]], None] | None = None,
         fence: Callable[[], Awaitable[None]] | None = None,
+        mentions: Mentions | None = None,
+        timezone: str = "UTC",
     ) -> None:
         self.channel = channel
         self.stream = stream
@@ -95,6 +102,20 @@ class ChannelDelivery:
         # can be acknowledged; and awaited right before every post, to stop a former poster.
         self._on_done = on_done
         self._fence = fence
+        self._mentions = mentions or Mentions()
+        self._threads = ThreadTarget(channel, http, timezone=timezone, wall_clock=wall_clock)
+        # What a person must fix in the configuration, shown on the status board.
+        self.problem = ""
+        # The status board asks for the webhook too: provision one webhook, not two.
+        self._webhook_lock = anyio.Lock()
+        if channel.forum and not self._previewing and not self._threads.can_find:
+            log.info(
+                "channels.%s: without [discord] token and the channel's id, astra cannot find "
+                "today's forum thread after a restart: a restart starts a new one",
+                channel.name,
+            )
+        # The channel's number for the next event delivered (attachment names carry them).
+        self._next_number = 1
 
     @property
     def name(self) -> str:
@@ -114,6 +135,7 @@ class ChannelDelivery:
             inflight=self.inflight,
             last_post=self._last_post,
             latency_ms=self._latency_ms.sketch(),
+            problem=self.problem,
         )
 
     async def run(self) -> None:
@@ -172,10 +194,14 @@ class ChannelDelivery:
 
     async def _deliver(self, window: Window) -> None:
         embeds = await anyio.to_thread.run_sync(render_window, window)
+        first, self._next_number = self._next_number, self._next_number + len(window.events)
         files = await anyio.to_thread.run_sync(
-            build_attachments, window.channel, window.events, self.max_file_bytes
+            functools.partial(
+                build_attachments, window.channel, window.events, self.max_file_bytes, first=first
+            )
         )
-        queue = deque(pack_messages(embeds, files))
+        notice = window_notice(window.events, notify=self.channel.notify, mentions=self._mentions)
+        queue = deque(apply_notice(pack_messages(embeds, files), notice))
         while queue:
             message = queue.popleft()
             outcome = await self._send(message)
@@ -184,7 +210,7 @@ class ChannelDelivery:
                 if replacement is None:
                     self._give_up(message, outcome.reason)
                 else:
-                    queue.extendleft(reversed(replacement))
+                    queue.extendleft(reversed(inherit(replacement, message)))
                 continue
             posted = [e for f in message.files for e in f.events]
             self.inflight -= len(posted)
@@ -211,21 +237,49 @@ class ChannelDelivery:
             webhook = await self._ensure_webhook()
             if webhook is None:
                 continue
-            assert self._http is not None
             if self._fence is not None:
                 await self._fence()
-            outcome = await self._http.execute(webhook, message, self.name)
+            outcome = await self._post(webhook, message)
             if isinstance(outcome, Delivered):
                 self._posts += 1
                 return outcome
             if isinstance(outcome, Rejected):
-                return outcome
-            if isinstance(outcome, WebhookGone):
-                self._webhook_gone(outcome)
+                misplaced = self._threads.misplaced(outcome)
+                if misplaced is None:
+                    return outcome
+                self._misplaced(misplaced)
+                continue
+            if isinstance(outcome, WebhookGone | MessageGone):
+                # An execute never answers MessageGone (only edits do).
+                self._webhook_gone(WebhookGone(404, outcome.reason))
                 continue
             self._retrying(outcome, attempt)
             await anyio.sleep(outcome.after if outcome.rate_limited else backoff(attempt))
             attempt += 1
+
+    async def _post(self, webhook: WebhookRef, message: OutgoingMessage) -> Outcome:
+        """Execute into the channel, its configured thread, or today's forum thread."""
+        assert self._http is not None
+        where = await self._threads.destination()
+        outcome = await self._http.execute(
+            webhook,
+            message,
+            self.name,
+            thread_id=where.thread_id,
+            thread_name=where.thread_name,
+        )
+        self._threads.settle(where, outcome)
+        return outcome
+
+    def _misplaced(self, misplaced: Misplaced) -> None:
+        """A post went to the wrong place: note what to fix, and preview if nothing else works."""
+        if misplaced.problem and misplaced.problem != self.problem:
+            self.problem = misplaced.problem
+            self._emit(
+                Lifecycle(action="channel_misconfigured", channel=self.name, detail=self.problem)
+            )
+        if misplaced.preview:
+            self._previewing = True
 
     def _retrying(self, outcome: RetryLater, attempt: int) -> None:
         self._retries += 1
@@ -260,7 +314,17 @@ class ChannelDelivery:
         self._emit(Lifecycle(action="webhook_lost", channel=self.name, detail=outcome.reason))
         self._previewing = True
 
+    async def board_webhook(self) -> WebhookRef | None:
+        """The webhook the status board posts with (provisioned if need be); None in preview."""
+        if self._previewing or self._http is None or self.channel.forum:
+            return None
+        return await self._ensure_webhook()
+
     async def _ensure_webhook(self) -> WebhookRef | None:
+        async with self._webhook_lock:
+            return await self._ensure_webhook_locked()
+
+    async def _ensure_webhook_locked(self) -> WebhookRef | None:
         if self._webhook is not None:
             return self._webhook
         assert self._http is not None and self.channel.channel_id is not None
@@ -294,15 +358,21 @@ class ChannelDelivery:
                 OutgoingMessage(files=[f]) for f in message.files
             ]
         if too_large and message.files:
-            events = message.files[0].events
+            refused = message.files[0]
+            events = refused.events
             self.max_file_bytes = max(256 * 1024, self.max_file_bytes // 2)
             if len(events) < 2:
                 return None
-            halves = [events[: len(events) // 2], events[len(events) // 2 :]]
+            middle = len(events) // 2
             files = []
-            for half in halves:
+            for first, half in (
+                (refused.first, events[:middle]),
+                (refused.first + middle, events[middle:]),
+            ):
                 files += await anyio.to_thread.run_sync(
-                    build_attachments, self.name, half, self.max_file_bytes
+                    functools.partial(
+                        build_attachments, self.name, half, self.max_file_bytes, first=first
+                    )
                 )
             return pack_messages(list(message.embeds), files)
         if message.embeds and not (

@@ -28,9 +28,10 @@ BAN_BACKOFF_S = 60.0
 
 
 class Delivered(msgspec.Struct, frozen=True):
-    """Discord stored the message."""
+    """Discord stored the message (in ``channel_id``: a new forum thread's id, for one)."""
 
     message_id: str
+    channel_id: str = ""
 
 
 class RetryLater(msgspec.Struct, frozen=True):
@@ -56,21 +57,39 @@ class WebhookGone(msgspec.Struct, frozen=True):
     reason: str
 
 
-Outcome = Delivered | RetryLater | Rejected | WebhookGone
+class MessageGone(msgspec.Struct, frozen=True):
+    """The message to edit is gone (404 / 10008 Unknown Message): someone deleted it."""
+
+    reason: str
+
+
+Outcome = Delivered | RetryLater | Rejected | WebhookGone | MessageGone
 _OUTCOME_NAMES: dict[type, str] = {
     Delivered: "delivered",
     RetryLater: "retry",
     Rejected: "rejected",
     WebhookGone: "webhook_gone",
+    MessageGone: "message_gone",
 }
+# Discord's codes for a 404 that is not about the webhook itself.
+UNKNOWN_CHANNEL = 10003
+UNKNOWN_MESSAGE = 10008
 
 
 def _payload(message: OutgoingMessage, username: str) -> dict[str, Any]:
-    payload: dict[str, Any] = {"allowed_mentions": {"parse": []}}
+    # Nothing is parsed: only the ids astra put in the content on purpose may ping.
+    mentions: dict[str, Any] = {"parse": []}
+    if message.ping_roles:
+        mentions["roles"] = message.ping_roles
+    if message.ping_users:
+        mentions["users"] = message.ping_users
+    payload: dict[str, Any] = {"allowed_mentions": mentions}
     if message.content:
         payload["content"] = message.content
     if message.embeds:
         payload["embeds"] = msgspec.to_builtins(message.embeds)
+    if message.flags:
+        payload["flags"] = message.flags
     if username:
         payload["username"] = username
     if message.files:
@@ -82,7 +101,8 @@ def _payload(message: OutgoingMessage, username: str) -> dict[str, Any]:
     return payload
 
 
-def _error_summary(status: int, body: bytes) -> tuple[int, str]:
+def error_summary(status: int, body: bytes) -> tuple[int, str]:
+    """Discord's error code and a one-line reason from an error answer's body."""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -95,6 +115,28 @@ def _error_summary(status: int, body: bytes) -> tuple[int, str]:
     if errors:
         message += f": {_first_error_path(errors)}"
     return code, f"{message} ({status}/{code})"
+
+
+def obey_429(
+    limiter: RateLimiter, key: str, channel: str, headers: Mapping[str, str], body: bytes
+) -> RetryLater:
+    """Record a 429 with ``limiter`` so later requests wait as Discord said; the wait."""
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        data = None
+    if "Via" not in headers or not isinstance(data, dict):
+        # Cloudflare's ban answers 429 without Via and with a text body.
+        limiter.block_everything(BAN_BACKOFF_S)
+        return RetryLater("blocked by Cloudflare (429 without Via)", BAN_BACKOFF_S, True)
+    try:
+        retry_after = float(data.get("retry_after", 1.0))
+    except (TypeError, ValueError):
+        retry_after = 1.0
+    scope = headers.get("X-RateLimit-Scope", "")
+    is_global = bool(data.get("global")) or headers.get("X-RateLimit-Global") == "true"
+    limiter.limited(key, channel, retry_after, scope, is_global)
+    return RetryLater(f"rate limited ({scope or 'bucket'})", retry_after, True)
 
 
 def _first_error_path(tree: Any, path: str = "") -> str:
@@ -145,14 +187,64 @@ class DiscordHttp:
             network_errors=self._network_errors,
         )
 
+    @property
+    def has_bot_token(self) -> bool:
+        """Whether bot-token calls (provisioning, thread lookups) are possible."""
+        return bool(self._bot_token)
+
     def webhook_url(self, webhook: WebhookRef) -> str:
         """The versioned execute URL; pasted URLs only contribute their id and token."""
         return f"{self._api_base}/webhooks/{webhook.id}/{webhook.token}"
 
-    async def execute(self, webhook: WebhookRef, message: OutgoingMessage, channel: str) -> Outcome:
-        """POST one message through the webhook, after waiting out every known limit."""
+    async def execute(
+        self,
+        webhook: WebhookRef,
+        message: OutgoingMessage,
+        channel: str,
+        *,
+        thread_id: int | None = None,
+        thread_name: str = "",
+    ) -> Outcome:
+        """POST one message through the webhook, after waiting out every known limit.
+
+        ``thread_id`` posts into that thread of the webhook's channel; ``thread_name``
+        creates a forum thread with this message (``Delivered.channel_id`` is its id).
+        """
         key = str(webhook.id)
         channel = self._channel_of.get(webhook.id, channel)
+        await self._wait_for_budget(key, channel)
+        payload = _payload(message, self._username)
+        if thread_name:
+            payload["thread_name"] = thread_name
+        params = {"wait": "true"}
+        if thread_id is not None:
+            params["thread_id"] = str(thread_id)
+        return await self._send_message(
+            "POST", self.webhook_url(webhook), params, payload, message, key, channel
+        )
+
+    async def edit_message(
+        self,
+        webhook: WebhookRef,
+        message_id: str,
+        message: OutgoingMessage,
+        channel: str,
+        *,
+        thread_id: int | None = None,
+    ) -> Outcome:
+        """PATCH a message this webhook posted: its content, embeds and allowed mentions.
+
+        ``MessageGone`` when the message was deleted (404 / 10008).
+        """
+        key = f"{webhook.id}:edit"
+        await self._wait_for_budget(key, channel)
+        payload = _payload(message, "")
+        payload.pop("flags", None)  # an edit may not change the notification flag
+        params = {} if thread_id is None else {"thread_id": str(thread_id)}
+        url = f"{self.webhook_url(webhook)}/messages/{message_id}"
+        return await self._send_message("PATCH", url, params, payload, message, key, channel)
+
+    async def _wait_for_budget(self, key: str, channel: str) -> None:
         # Check again after every sleep: another channel may have taken the slot meanwhile.
         waited = False
         while (wait := self.limiter.wait_before(key, channel)) > 0:
@@ -160,7 +252,17 @@ class DiscordHttp:
             self._waited_s += wait
             await asyncio.sleep(wait)
         self._waits += waited
-        payload = _payload(message, self._username)
+
+    async def _send_message(
+        self,
+        method: str,
+        url: str,
+        params: dict[str, str],
+        payload: dict[str, Any],
+        message: OutgoingMessage,
+        key: str,
+        channel: str,
+    ) -> Outcome:
         headers = {"User-Agent": USER_AGENT}
         data: aiohttp.FormData | bytes
         if message.files:
@@ -182,8 +284,8 @@ class DiscordHttp:
         self.limiter.sent(key, channel)
         self._requests += 1
         try:
-            async with self._session.post(
-                self.webhook_url(webhook), params={"wait": "true"}, data=data, headers=headers
+            async with self._session.request(
+                method, url, params=params, data=data, headers=headers
             ) as response:
                 body = await response.read()
                 outcome = self._classify(key, channel, response.status, response.headers, body)
@@ -205,16 +307,22 @@ class DiscordHttp:
                 try:
                     stored = orjson.loads(body)
                     message_id = str(stored.get("id", ""))
-                    if stored.get("channel_id") and int(key) not in self._channel_of:
+                    stored_in = str(stored.get("channel_id") or "")
+                    if stored_in and key.isdigit() and int(key) not in self._channel_of:
                         real = f"channel:{stored['channel_id']}"
                         self.limiter.same_channel(channel, real)
                         self._channel_of[int(key)] = real
                 except (orjson.JSONDecodeError, AttributeError, ValueError):
-                    message_id = ""
-            return Delivered(message_id)
+                    message_id = stored_in = ""
+            return Delivered(message_id, stored_in)
         if status == 429:
             return self._rate_limited(key, channel, headers, body)
-        code, reason = _error_summary(status, body)
+        code, reason = error_summary(status, body)
+        if status == 404 and code == UNKNOWN_MESSAGE:
+            return MessageGone(reason)
+        if status == 404 and code == UNKNOWN_CHANNEL:
+            # The thread named by thread_id is gone, not the webhook.
+            return Rejected(status, code, reason)
         if status in (401, 403, 404):
             return WebhookGone(status, reason)
         if 400 <= status < 500 and status not in (408, 409):
@@ -225,22 +333,7 @@ class DiscordHttp:
     def _rate_limited(
         self, key: str, channel: str, headers: Mapping[str, str], body: bytes
     ) -> RetryLater:
-        try:
-            data = orjson.loads(body)
-        except orjson.JSONDecodeError:
-            data = None
-        if "Via" not in headers or not isinstance(data, dict):
-            # Cloudflare's ban answers 429 without Via and with a text body.
-            self.limiter.block_everything(BAN_BACKOFF_S)
-            return RetryLater("blocked by Cloudflare (429 without Via)", BAN_BACKOFF_S, True)
-        try:
-            retry_after = float(data.get("retry_after", 1.0))
-        except (TypeError, ValueError):
-            retry_after = 1.0
-        scope = headers.get("X-RateLimit-Scope", "")
-        is_global = bool(data.get("global")) or headers.get("X-RateLimit-Global") == "true"
-        self.limiter.limited(key, channel, retry_after, scope, is_global)
-        return RetryLater(f"rate limited ({scope or 'bucket'})", retry_after, True)
+        return obey_429(self.limiter, key, channel, headers, body)
 
     # --- bot-token calls ------------------------------------------------------------------
 
@@ -262,7 +355,7 @@ class DiscordHttp:
                         await asyncio.sleep(min(retry.after, 60.0))
                         continue
                     if response.status >= 400:
-                        _, reason = _error_summary(response.status, raw)
+                        _, reason = error_summary(response.status, raw)
                         raise DiscordApiError(f"{method} {path.split('?')[0]}: {reason}")
                     return orjson.loads(raw) if raw else None
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
@@ -294,6 +387,37 @@ class DiscordHttp:
         if ref is None:
             raise DiscordApiError(f"POST /channels/{channel_id}/webhooks: unexpected answer")
         return ref, True
+
+    async def channel_info(self, channel_id: int) -> dict[str, Any]:
+        """The channel object (``type``, ``guild_id``, ``parent_id``), with the bot token.
+
+        Raises ``DiscordApiError`` as ``find_or_create_webhook`` does.
+        """
+        found = await self._bot_call("GET", f"/channels/{channel_id}")
+        if not isinstance(found, dict):
+            raise DiscordApiError(f"GET /channels/{channel_id}: unexpected answer")
+        return found
+
+    async def find_thread(self, guild_id: int, parent_id: int, name: str) -> int | None:
+        """The newest thread of ``parent_id`` named ``name``: active ones, then archived ones.
+
+        Raises ``DiscordApiError`` as ``find_or_create_webhook`` does.
+        """
+        for path in (
+            f"/guilds/{guild_id}/threads/active",
+            f"/channels/{parent_id}/threads/archived/public",
+        ):
+            listed = await self._bot_call("GET", path)
+            threads = listed.get("threads") if isinstance(listed, dict) else None
+            for thread in threads if isinstance(threads, list) else []:
+                if (
+                    isinstance(thread, dict)
+                    and str(thread.get("parent_id")) == str(parent_id)
+                    and thread.get("name") == name
+                    and str(thread.get("id", "")).isdigit()
+                ):
+                    return int(thread["id"])
+        return None
 
 
 def _webhook_ref(hook: Any) -> WebhookRef | None:

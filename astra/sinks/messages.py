@@ -72,6 +72,8 @@ class Attachment(msgspec.Struct, frozen=True):
     filename: str
     data: bytes
     events: list[Event] = msgspec.field(default_factory=list)
+    # The channel's number of the first event in this run (see ``astra.sinks.attachments``).
+    first: int = 0
 
 
 class OutgoingMessage(msgspec.Struct, kw_only=True):
@@ -80,6 +82,11 @@ class OutgoingMessage(msgspec.Struct, kw_only=True):
     embeds: list[Embed] = msgspec.field(default_factory=list)
     files: list[Attachment] = msgspec.field(default_factory=list)
     content: str = ""
+    # Discord message flags (SUPPRESS_NOTIFICATIONS for routine posts).
+    flags: int = 0
+    # Role and user ids the content mentions on purpose: the only pings allowed.
+    ping_roles: list[str] = msgspec.field(default_factory=list)
+    ping_users: list[str] = msgspec.field(default_factory=list)
 
     def is_empty(self) -> bool:
         """Discord refuses a message with no content, embeds or files."""

@@ -76,6 +76,9 @@ class RateLimiter:
         self._buckets: dict[str, Bucket] = {}
         self._channels: dict[str, SlidingBudget] = {}
         self._global = SlidingBudget(global_per_second, 1.0)
+        # Reading history back may use at most half of the global budget: live delivery
+        # always has the other half.
+        self._reads = SlidingBudget(max(1, global_per_second // 2), 1.0)
         self._global_blocked_until = 0.0
         self._limited: Counter[str] = Counter()
 
@@ -166,3 +169,21 @@ class RateLimiter:
         """Stop all requests for a while (a Cloudflare ban is not a rate limit)."""
         self._limited["ban"] += 1
         self._global_blocked_until = max(self._global_blocked_until, self._clock() + seconds)
+
+    def wait_before_read(self, bucket_key: str) -> float:
+        """Seconds to sleep before the next read on ``bucket_key`` (a route's bucket)."""
+        now = self._clock()
+        waits = [self._reads.wait(now), self._global.wait(now), self._global_blocked_until - now]
+        bucket = self._buckets.get(bucket_key)
+        if bucket is not None and bucket.remaining <= 0:
+            waits.append(bucket.reset_at - now)
+        return max(0.0, *waits)
+
+    def read_sent(self, bucket_key: str) -> None:
+        """Record that a read is about to go out (it counts against the global budget too)."""
+        now = self._clock()
+        self._reads.record(now)
+        self._global.record(now)
+        bucket = self._buckets.get(bucket_key)
+        if bucket is not None and bucket.remaining > 0:
+            bucket.remaining -= 1

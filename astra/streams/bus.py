@@ -109,18 +109,19 @@ class Bus:
         if raw is None or self._redactor.suspect(raw):
             redact = self._redactor.event
             events = [redact(event) for event in events]
-        groups: dict[type[Event], list[Event]] = {}
-        seq = self._next_seq
-        for event in events:
+        first = self._next_seq
+        for seq, event in enumerate(events, first):
             # Stamped before anyone else sees it, so it stays immutable for every reader.
             force_setattr(event, "seq", seq)
-            seq += 1
-            group = groups.get(type(event))
-            if group is None:
-                groups[type(event)] = [event]
-            else:
-                group.append(event)
-        self._next_seq = seq
+        self._next_seq = first + len(events)
+        kinds = set(map(type, events))
+        groups: dict[type[Event], list[Event]]
+        if len(kinds) == 1:
+            groups = {kinds.pop(): list(events)}
+        else:
+            groups = {kind: [] for kind in kinds}
+            for event in events:
+                groups[type(event)].append(event)
         self.published += len(events)
         self._ingested += len(events)
         share = max(1, size // len(events))

@@ -30,6 +30,7 @@ def render_report(report: Report) -> list[Embed]:
             f"{ts_markup(report.start, 'f')} → {ts_markup(report.end, 'f')} · "
             f"{fmt_int(total)} events · {fmt_int(report.problem_total)} problems · "
             f"{fmt_int(report.alerts_fired)} alerts"
+            + (f"\n⚠️ {escape_text(report.coverage)}" if report.coverage else "")
         ),
         color=COLOR_INFO,
     )

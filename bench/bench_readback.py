@@ -3,8 +3,9 @@
 Fills the local fake Discord with astra's own posts (attachments built by astra's encoder,
 named as astra names them, ``--per-post`` events each), then:
 
-- ``export``: runs ``astra export --channel logs --quiet`` on ``--events`` events, output
-  to /dev/null; prints events/s end to end (process start to exit) and the peak RSS;
+- ``export``: runs ``astra export --channel logs --quiet`` on ``--events`` events, counting
+  the lines it prints (all must come out); prints events/s end to end (process start to
+  exit) and the peak RSS, sampled at every MiB of output;
 - ``recovery``: spreads ``--day`` events over the four channels and starts ``astra run``
   with a bot token: prints the time from start until it logs that recovery is done, and
   the events it restored.
@@ -18,6 +19,7 @@ Usage: python bench/bench_readback.py [--events 1000000] [--day 500000] [--per-p
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import re
@@ -111,26 +113,24 @@ def bench_export(total: int, per_post: int) -> None:
             config = Path(tmp) / "config.toml"
             config.write_text(config_for(discord, {"logs": (channel_id, hook)}, free_port()))
             started = time.monotonic()
-            with open(os.devnull, "wb") as sink:
-                process = subprocess.Popen(
-                    [*ASTRA, "export", "--config", str(config), "--channel", "logs", "--quiet"],
-                    stdout=sink,
-                    stderr=subprocess.PIPE,
-                )
-                peak = 0
-                watched = psutil.Process(process.pid)
-                while process.poll() is None:
-                    try:
-                        peak = max(peak, watched.memory_info().rss)
-                    except psutil.NoSuchProcess:
-                        break
-                    time.sleep(0.02)
-                _, err = process.communicate()
+            process = subprocess.Popen(
+                [*ASTRA, "export", "--config", str(config), "--channel", "logs", "--quiet"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            assert process.stdout is not None
+            watched = psutil.Process(process.pid)
+            peak, lines = 0, 0
+            while chunk := process.stdout.read(1 << 20):
+                lines += chunk.count(b"\n")
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    peak = max(peak, watched.memory_info().rss)
+            _, err = process.communicate()
             elapsed = time.monotonic() - started
-        if process.returncode != 0:
-            raise SystemExit(f"export failed: {err.decode()}")
+        if process.returncode != 0 or lines != total:
+            raise SystemExit(f"export printed {lines:,} of {total:,} events: {err.decode()}")
         print(
-            f"export: {total:,} events in {elapsed:.2f} s = {total / elapsed:,.0f} events/s "
+            f"export: {lines:,} events in {elapsed:.2f} s = {total / elapsed:,.0f} events/s "
             f"end to end; peak RSS {peak / 2**20:.1f} MiB"
         )
     finally:

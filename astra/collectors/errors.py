@@ -165,6 +165,8 @@ class ErrorsCollector:
         # When each (rule, subject) last had input, and how to name it.
         self._last_input: dict[tuple[str, str], float] = {}
         self._labels: dict[tuple[str, str], str] = {}
+        # An alert restored from the channels had no chance of input before this start.
+        self._started = self._clock()
 
     # --- folding the bus ---------------------------------------------------------------
 
@@ -347,7 +349,7 @@ class ErrorsCollector:
             if source is None:
                 continue  # not one of ours
             key = (rule, subject)
-            last = self._last_input.get(key, firing.since)
+            last = self._last_input.get(key, max(firing.since, self._started))
             limit = max(
                 NO_DATA_COOLDOWNS * self._alerts.cooldown_s,
                 NO_DATA_INTERVALS * self._intervals.get(source, 0.0),

@@ -28,6 +28,7 @@ PAGE_LIMIT = 100
 MAX_ATTEMPTS = 8
 # astra's attachments are at most 10 MiB; room for servers with larger uploads.
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
+CHUNK_BYTES = 256 * 1024
 _ANCHORS = ("before", "after")
 
 
@@ -125,11 +126,14 @@ class DiscordReader:
                         continue
                     if response.status >= 400:
                         raise DiscordApiError(f"attachment download: HTTP {response.status}")
-                    data = await response.content.read(max_bytes + 1)
-                    if len(data) > max_bytes:
-                        raise DiscordApiError(f"attachment download: over {max_bytes:,} bytes")
+                    data = bytearray()
+                    # ``read(n)`` returns what is buffered so far: read to the end, capped.
+                    async for chunk in response.content.iter_chunked(CHUNK_BYTES):
+                        data += chunk
+                        if len(data) > max_bytes:
+                            raise DiscordApiError(f"attachment download: over {max_bytes:,} bytes")
                     self._bytes += len(data)
-                    return data
+                    return bytes(data)
             except (aiohttp.ClientError, TimeoutError, OSError) as exc:
                 self._retries += 1
                 if attempt + 1 == MAX_ATTEMPTS:

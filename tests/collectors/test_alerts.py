@@ -341,3 +341,29 @@ def test_restart_notices_go_to_logs_at_most_once_per_cooldown() -> None:
     )
     clock.now += 600
     assert checks.collect() == []
+
+
+def test_a_restored_alert_waits_for_input_after_the_restart_before_no_data() -> None:
+    """An alert restored from the channels is not resolved as "no data" for the time astra
+    was down: its inputs get the usual grace from the restart on."""
+    clock = Clock(100_000.0)
+    book = AlertBook(300, clock)
+    book.restore(
+        [
+            Alert(
+                rule="file_growth",
+                subject="file:games.db",
+                state="firing",
+                message="games.db grows fast",
+                since=clock.now - 3 * 3600,
+                ts=clock.now - 600,
+            )
+        ]
+    )
+    checks = ErrorsCollector(AlertsConfig(), book, input_intervals={"files": 300})
+    clock.now += 60
+    assert [e for e in checks.collect() if isinstance(e, Alert)] == []
+    assert ("file_growth", "file:games.db") in book.firing
+    clock.now += 3 * 300 + 1
+    (resolved,) = [e for e in checks.collect() if isinstance(e, Alert)]
+    assert resolved.state == "resolved" and "no data for 16 min" in resolved.message

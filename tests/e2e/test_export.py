@@ -269,3 +269,25 @@ def test_export_orders_several_runs_by_posting_and_shows_progress_on_a_terminal(
         exported = [json.loads(line) for line in done.stdout.splitlines()]
         assert [e["id"] for e in exported] == [e["id"] for e in events]
         assert re.search(rb"\d+ messages \xc2\xb7 40 events \xc2\xb7 .* events/s", shown), shown
+
+
+def test_export_reads_attachments_of_several_megabytes_whole(
+    launch: Launch, tmp_path: Path
+) -> None:
+    """An attachment over a MiB (hardly compressible text) is downloaded and read whole."""
+    with FakeDiscord(bucket_limit=50) as discord:
+        body, ids = readable_channels(discord)
+        sidecar = launch(body + FAST + QUIET_COLLECTORS)
+        events = bot_events("big", 10_000)
+        for event in events:
+            event["message"] = os.urandom(120).hex()
+        assert sidecar.post(events).status == 200
+        sidecar.wait_for(lambda: len(discord.all_events(ids["logs"])) >= len(events))
+        assert sidecar.stop() == 0
+        sizes = [len(data) for m in discord.messages(ids["logs"]) for _, data in m.files]
+        assert max(sizes) > 1024 * 1024
+        config_path = write_config(tmp_path / "export.toml", 1, body)
+        exported, stderr = export(config_path, "--channel", "logs", "--source", "bot")
+        assert [e["id"] for e in exported] == [e["id"] for e in events]
+        assert exported[-1]["message"] == events[-1]["message"]
+        assert stderr == ""

@@ -35,7 +35,7 @@ from astra.errors import DiscordApiError
 from astra.events import Alert, ConfigLoaded, Event, Health, Lifecycle, run_id
 from astra.readback.history import ChannelHistory
 from astra.readback.recovery import SpanReader
-from astra.readback.source import channel_histories
+from astra.readback.source import channel_histories, unreadable
 from astra.readback.when import local_day_bounds, snowflake_at
 from astra.redaction import Redactor
 from astra.sinks.delivery import ChannelDelivery
@@ -68,6 +68,8 @@ log = logging.getLogger("astra")
 PIPELINE_REPORT_INTERVAL_S = 60.0
 # Problems found while reading history back that are also posted (all go to stderr).
 MAX_RECOVERY_NOTICES = 20
+# Live event ids remembered while recovery runs (it takes seconds; this bounds a flood).
+MAX_LIVE_IDS = 1_000_000
 # A second stop signal this soon after the first is the same stop, delivered twice.
 DUPLICATE_SIGNAL_S = 1.0
 
@@ -135,6 +137,15 @@ class Sidecar:
             from astra.fleet.node import Fleet
 
             self.fleet = Fleet(config, redactor, streams=self.bus.streams, emit=self.emit)
+        # Ids of live events while today's history is read back (None when not reading).
+        self._live_ids: set[str] | None = None
+        self.bus.subscribe(self._note_live, None)
+
+    def _note_live(self, events: Sequence[Event]) -> None:
+        """Bus listener: remember live event ids while recovery runs (bounded)."""
+        live = self._live_ids
+        if live is not None and len(live) < MAX_LIVE_IDS:
+            live.update(e.id for e in events)
 
     def emit(self, event: Event) -> None:
         """Put one of astra's own events on the bus (collectors' only way in)."""
@@ -314,9 +325,13 @@ class Sidecar:
         tz = ZoneInfo(report.timezone)
         due = next_report_time(self.started, report.time, tz)
         start, _ = local_day_bounds(datetime.fromtimestamp(due, tz).date(), report.time, tz)
-        readable = [n for n in CHANNELS if self.config.channels[n].channel_id is not None]
+        unread = unreadable(self.config, list(CHANNELS))
+        readable = [n for n in CHANNELS if n not in unread]
         missing = history_gaps(self.config, readable or list(CHANNELS))
         if not missing:
+            # From now until recovery ends, live event ids are noted: a client that sent the
+            # same event to the previous run and to this one must not count twice.
+            self._live_ids = set()
             return start, _clock(start, tz), readable
         if all(channel.mode == "preview" for channel in self.config.channels.values()):
             return None  # nothing was ever posted: nothing to say about reading it back
@@ -361,6 +376,8 @@ class Sidecar:
                 skip_run=run_id(),
             )
             async for events in span.events():
+                live = self._live_ids or set()
+                events = [e for e in events if e.id not in live]
                 self.collectors.restore(events)
                 if self.board is not None:
                     # What was firing before the restart is on the board again.
@@ -368,8 +385,12 @@ class Sidecar:
         except DiscordApiError as exc:
             failure = str(exc)
         finally:
+            self._live_ids = None
             tz = ZoneInfo(self.config.collectors.report.timezone)
-            if failure:
+            read_some = span is not None and span.batches.totals.events > 0
+            if failure and read_some:
+                coverage = f"history read only in part ({failure}): counts may be low"
+            elif failure:
                 counted_from = self.started
                 coverage = f"counted from {_clock(self.started, tz)}; history not read: {failure}"
             elif span is not None and not span.coverage.complete:
@@ -378,6 +399,10 @@ class Sidecar:
                     f"counted from {_clock(counted_from, tz)}; earlier history not read "
                     "(recovery.max_messages / recovery.max_bytes)"
                 )
+            unread = unreadable(self.config, list(CHANNELS))
+            if unread:
+                skipped = ", ".join(f"#{name} ({why})" for name, why in unread.items())
+                coverage = "; ".join(filter(None, (coverage, f"not read back: {skipped}")))
             self.collectors.recovered(counted_from, coverage)
         totals = span.batches.totals if span is not None else None
         if failure:

@@ -100,9 +100,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"astra: warning: {warning}", file=sys.stderr)
         return 0
     if args.command in ("export", "report"):
-        # Imported here so `astra check` stays fast and light.
-        from astra.history_commands import run_export, run_report
+        return _read_back(config, args)
+    return _run(config, args.log_level)
 
+
+def _read_back(config: object, args: argparse.Namespace) -> int:
+    # Imported here so `astra check` stays fast and light.
+    from astra.config import Config
+    from astra.history_commands import run_export, run_report
+
+    assert isinstance(config, Config)
+    redactor = Redactor(config.secrets())
+    try:
         if args.command == "export":
             return run_export(
                 config,
@@ -114,7 +123,13 @@ def main(argv: list[str] | None = None) -> int:
                 quiet=args.quiet,
             )
         return run_report(config, args.date, post=args.post)
-    return _run(config, args.log_level)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # the last line of defence: one line, redacted
+        leaf = _first_leaf(exc)
+        message = redactor.text(f"{type(leaf).__name__}: {leaf}")
+        print(f"astra {args.command}: stopped by an internal error: {message}", file=sys.stderr)
+        return 1
 
 
 def _top(url: str, once: bool) -> int:

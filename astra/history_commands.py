@@ -16,7 +16,7 @@ from astra.collectors.report import DailyReportCollector, next_report_time
 from astra.config import CHANNELS, Config
 from astra.errors import ConfigError, DiscordApiError
 from astra.events import run_id
-from astra.readback.export import Progress, Selection, export, progress_stream
+from astra.readback.export import UNTIL_GRACE_S, Progress, Selection, export, progress_stream
 from astra.readback.reading import Batches, ReadTotals
 from astra.readback.recovery import SpanReader
 from astra.readback.source import channel_histories, require_history
@@ -128,7 +128,9 @@ def run_report(config: Config, day: str | None, *, post: bool) -> int:
             reader,
             histories,
             start=start,
-            before=snowflake_at(end),
+            end=end,
+            # The window posted just after the report time still holds the day's events.
+            before=snowflake_at(min(end + UNTIL_GRACE_S, time.time())),
             max_messages=config.recovery.max_messages,
             max_bytes=config.recovery.max_bytes,
             notice=notice,

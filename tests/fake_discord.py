@@ -2276,11 +2276,16 @@ class FakeDiscord:
             if limited is not None:
                 return limited
             headers = self._bucket_headers(bucket, now)
+            thread = request.query.get("thread_id")
             for message in self._messages:
+                channel = self._channels.get(message.channel_id)
+                # A message in a thread is found only when the request names that thread.
+                in_thread = channel is not None and channel.parent_id is not None
                 if (
                     message.message_id == message_id
                     and message.webhook_id == webhook_id
                     and message_id not in self._deleted_messages
+                    and (thread == str(message.channel_id) if in_thread else thread is None)
                 ):
                     return _json_response(200, self._message_json(message, found), headers)
             response = self._refuse_locked(

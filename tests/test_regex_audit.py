@@ -227,6 +227,13 @@ CASES: list[Case] = [
         *("events-", "events-logs-", "events-logs-ab12-", "events-logs-ab12-1-", "1", "a"),
         tails=(("events-logs-ab12-1-", "1.jsonl.gz"), ("1", ".jsonl.gz")),
     ),
+    _compiled(
+        "attachments._LEGACY_NAME",
+        attachments._LEGACY_NAME,
+        "fullmatch",
+        *("events-", "events-logs-", "events-logs-1-", "1", "a"),
+        tails=(("events-logs-1-", "1.jsonl.gz"), ("1", ".jsonl.gz")),
+    ),
     # --- astra/config.py: the operator's config file --------------------------------------
     _compiled("config._ENV_REF", config._ENV_REF, "sub", "${", "${a", "$", "a"),
     Case(

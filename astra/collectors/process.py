@@ -20,7 +20,7 @@ import re
 import stat
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 import msgspec
@@ -93,6 +93,8 @@ class _Target:
         self.last_identity: tuple[int, float] | None = None  # (pid, create time)
         self.gone = False
         self.restarts = 0
+        # The pid the previous run of astra saw last (read back at start), if any.
+        self.restored_pid: int | None = None
         self.last_cpu: tuple[float, float] | None = None  # (cpu seconds, clock)
         self.denied_noticed: tuple[int, float] | None = None  # identity last warned about
         self.rss_trend: deque[float] = deque(maxlen=TREND_POINTS)
@@ -140,6 +142,19 @@ class ProcessCollector:
         me = WatchProcess(name=SELF_NAME, pid=os.getpid())
         self.targets = [_Target(spec) for spec in [me, *watch]]
 
+    def restore(self, readings: Sequence[Process]) -> None:
+        """Take in readings read back from the channels (oldest first): each watched
+        process's restart count goes on from the last one, and a pid that changed while
+        astra was down is a restart too."""
+        last = {r.name: r for r in readings}
+        for target in self.targets[1:]:  # astra itself is new at every start
+            reading = last.get(target.name)
+            if reading is None:
+                continue
+            target.restarts += reading.restarts
+            if target.last_identity is None and reading.running:
+                target.restored_pid = reading.pid
+
     def collect(self) -> list[Event]:
         """Read every target; emit its figures, its disappearance or its return."""
         events: list[Event] = []
@@ -172,6 +187,9 @@ class ProcessCollector:
         reading, denied = measured
         # A new pid, or the same pid now held by a newer process, is a restart.
         restarted = target.last_identity is not None and identity != target.last_identity
+        if target.last_identity is None and target.restored_pid is not None:
+            restarted = identity[0] != target.restored_pid
+        target.restored_pid = None
         if restarted:
             target.restarts += 1
         change = "returned" if target.gone else "restarted" if restarted else ""

@@ -93,6 +93,7 @@ class _Day(msgspec.Struct, kw_only=True):
     )
     alerts_fired: int = 0
     host_uptime_s: float | None = None
+    host_uptime_at: float = 0.0
     peak_cpu: float | None = None
     peak_memory: float | None = None
     # name → [samples, running samples, restarts, peak rss]
@@ -171,7 +172,9 @@ class DailyReportCollector:
         if isinstance(event, System):
             day.peak_cpu = max(day.peak_cpu or 0.0, event.cpu_percent)
             day.peak_memory = max(day.peak_memory or 0.0, event.memory_percent)
-            day.host_uptime_s = event.uptime_s
+            # Read-back folds older readings after live ones: the latest reading wins.
+            if event.time >= day.host_uptime_at:
+                day.host_uptime_s, day.host_uptime_at = event.uptime_s, event.time
         elif isinstance(event, Process):
             seen = day.processes.setdefault(event.name, [0, 0, 0, 0])
             seen[0] += 1

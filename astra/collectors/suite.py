@@ -76,6 +76,7 @@ class Collectors:
         self.scheduler = Scheduler(emit, clock=clock, wall_clock=wall_clock)
         self.alerts = AlertBook(config.alerts.cooldown, wall_clock)
         self.report: DailyReportCollector | None = None
+        self.processes: ProcessCollector | None = None
         self._recovering = False
         watch = config.watch
         if on.system.enabled:
@@ -86,6 +87,7 @@ class Collectors:
             # Scanning command lines and reading pid files and sockets can block; it holds
             # no shared state (process_down is decided by the errors collector).
             processes = ProcessCollector(watch.process, clock=clock, wall_clock=wall_clock)
+            self.processes = processes
             self.scheduler.add(processes, on.process.interval, in_thread=True)
         if on.files.enabled and watch.file:
             files = FilesCollector(watch.file, clock=clock, wall_clock=wall_clock)
@@ -149,6 +151,8 @@ class Collectors:
         if self.report is not None:
             self.report.fold(events)
         self.alerts.restore([e for e in events if isinstance(e, Alert)])
+        if self.processes is not None:
+            self.processes.restore([e for e in events if isinstance(e, Process)])
 
     def recovered(self, counted_from: float, coverage: str = "") -> None:
         """Recovery is over (or not possible): the report counts from ``counted_from``."""

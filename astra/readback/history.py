@@ -41,8 +41,21 @@ class Post(msgspec.Struct, frozen=True):
         return snowflake_time(self.message_id)
 
 
+class Pending(msgspec.Struct, frozen=True):
+    """A post of astra's webhook listed without its content: to be fetched through it."""
+
+    channel: str
+    message_id: int
+    webhook: WebhookRef
+
+    @property
+    def posted(self) -> float:
+        """When Discord stored it (unix seconds, from the message id)."""
+        return snowflake_time(self.message_id)
+
+
 class ChannelHistory:
-    """Lists one configured channel and picks astra's posts out of it."""
+    """Lists one configured channel (or its thread) and picks astra's posts out of it."""
 
     def __init__(
         self,
@@ -52,9 +65,11 @@ class ChannelHistory:
         webhooks: dict[int, WebhookRef],
         *,
         notice: Callable[[str], None],
+        thread_id: int | None = None,
     ) -> None:
         self.name = name
         self.channel_id = channel_id
+        self.thread_id = thread_id
         self._reader = reader
         self._webhooks = webhooks
         self._notice = notice
@@ -62,11 +77,17 @@ class ChannelHistory:
         self.messages = 0  # messages listed
         self.foreign = 0  # of them, not astra's (people, bots, other webhooks, other files)
         self.fetched = 0  # fetched one by one through the webhook (no Message Content intent)
+        self.last_listed = 0  # the id of the message classified last
+
+    @property
+    def listed_id(self) -> int:
+        """The channel whose history holds the posts: the thread, when posts go to one."""
+        return self.thread_id or self.channel_id
 
     async def forward(self, after: int, until: int | None = None) -> AsyncIterator[Post]:
         """astra's posts after snowflake ``after`` (and before ``until``), oldest first."""
         while True:
-            page = await self._reader.messages(self.channel_id, after=after, limit=PAGE_LIMIT)
+            page = await self._reader.messages(self.listed_id, after=after, limit=PAGE_LIMIT)
             if not page:
                 return
             # Discord lists newest first, also when paging forward with ``after``.
@@ -81,50 +102,62 @@ class ChannelHistory:
             if len(page) < PAGE_LIMIT:
                 return
 
-    async def backward(self, before: int, stop_at: int) -> AsyncIterator[Post]:
-        """astra's posts before snowflake ``before`` down to ``stop_at``, newest first."""
+    async def backward(self, before: int, stop_at: int) -> AsyncIterator[Post | Pending | None]:
+        """Every message before snowflake ``before`` down to ``stop_at``, newest first, as
+        astra's post, a post still to fetch, or ``None`` for anything else (nothing fetched)."""
         while True:
-            page = await self._reader.messages(self.channel_id, before=before, limit=PAGE_LIMIT)
+            page = await self._reader.messages(self.listed_id, before=before, limit=PAGE_LIMIT)
             ordered = sorted(page, key=_message_id, reverse=True)
             for message in ordered:
                 if _message_id(message) < stop_at:
                     return
-                post = await self.post(message)
-                if post is not None:
-                    yield post
+                yield self.classify(message)
             if len(page) < PAGE_LIMIT:
                 return
             before = _message_id(ordered[-1])
 
     async def post(self, message: dict[str, Any]) -> Post | None:
         """The message as one of astra's posts, or ``None`` (counted) when it is not one."""
+        found = self.classify(message)
+        return await self.fetch(found) if isinstance(found, Pending) else found
+
+    def classify(self, message: dict[str, Any]) -> Post | Pending | None:
+        """What a listed message is, without a request; ``None`` (counted) if not astra's.
+
+        Only astra's own webhooks count: files named like astra's from any other webhook
+        or author are someone else's.
+        """
         self.messages += 1
-        webhook_id = _int(message.get("webhook_id"))
-        if webhook_id is None:
+        self.last_listed = _message_id(message)
+        webhook = self._webhooks.get(_int(message.get("webhook_id")) or 0)
+        if webhook is None:
             self.foreign += 1
             return None
         if not message.get("attachments") and not message.get("embeds"):
-            webhook = self._webhooks.get(webhook_id)
-            if webhook is None:
-                self.foreign += 1
-                return None
-            if not self._said_webhook_path:
-                self._said_webhook_path = True
-                self._notice(
-                    f"#{self.name}: the listing shows no message content (the bot lacks the "
-                    "Message Content intent); fetching each post through astra's webhook"
-                )
-            self.fetched += 1
-            whole = await self._reader.webhook_message(webhook, _message_id(message))
-            if whole is None:
-                self.foreign += 1
-                return None
-            message = whole
+            return Pending(self.name, _message_id(message), webhook)
         files = _batch_files(message)
         if not files:
             self.foreign += 1
             return None
         return Post(channel=self.name, message_id=_message_id(message), files=files)
+
+    async def fetch(self, pending: Pending) -> Post | None:
+        """A post listed without content, fetched whole through astra's webhook."""
+        if not self._said_webhook_path:
+            self._said_webhook_path = True
+            self._notice(
+                f"#{self.name}: the listing shows no message content (the bot lacks the "
+                "Message Content intent); fetching each post through astra's webhook"
+            )
+        self.fetched += 1
+        whole = await self._reader.webhook_message(
+            pending.webhook, pending.message_id, thread_id=self.thread_id
+        )
+        files = _batch_files(whole) if whole is not None else []
+        if not files:
+            self.foreign += 1
+            return None
+        return Post(channel=self.name, message_id=pending.message_id, files=files)
 
 
 def _batch_files(message: dict[str, Any]) -> list[StoredFile]:

@@ -63,7 +63,7 @@ class Batches:
         """The events of one post's files, in order, each event once."""
         self.totals.posts += 1
         for stored in post.files:
-            if stored.name.run == self._skip_run or self._stored_before(post, stored):
+            if stored.name.run == self._skip_run or self._read_before(post, stored):
                 continue
             data = await self._reader.download(stored.url)
             if data is None:
@@ -72,17 +72,32 @@ class Batches:
                 continue
             self.totals.files += 1
             self.totals.bytes += len(data)
+            corrupt = self.totals.corrupt_files
+            self._check_gap(post, stored)
             async for piece in self._decoded(post, stored, data):
                 yield piece
+            if self.totals.corrupt_files == corrupt:
+                # Only a file read whole covers its range: an intact copy of a damaged one
+                # is still read.
+                self._mark_read(post, stored)
 
-    def _stored_before(self, post: Post, stored: StoredFile) -> bool:
-        """Whether the file's range was read already; notes a gap before it."""
+    def _read_before(self, post: Post, stored: StoredFile) -> bool:
+        """Whether the file's range was read whole already (a post stored twice)."""
         name = stored.name
-        key = (post.channel, name.run)
-        seen = self._seen.setdefault(key, [])
+        if not name.run:
+            return False  # an older name: its numbers restart every run, ids tell copies apart
+        seen = self._seen.get((post.channel, name.run), [])
         if any(first <= name.first and name.last <= last for first, last in seen):
             self.totals.duplicates += name.last - name.first + 1
             return True
+        return False
+
+    def _check_gap(self, post: Post, stored: StoredFile) -> None:
+        """Report the range missing before this file, if its run skipped some numbers."""
+        name = stored.name
+        if not name.run:
+            return
+        key = (post.channel, name.run)
         expected = self._next.get(key)
         if expected is not None and name.first > expected:
             self.totals.gaps += 1
@@ -90,12 +105,17 @@ class Batches:
                 f"#{post.channel}: run {name.run}: events {fmt_int(expected)}–"
                 f"{fmt_int(name.first - 1)} are missing (a deleted message, or a post given up)"
             )
-        seen.append((name.first, name.last))
+        self._next[key] = max(expected or 0, name.last + 1)
+
+    def _mark_read(self, post: Post, stored: StoredFile) -> None:
+        """Remember the file's range as read."""
+        if not stored.name.run:
+            return
+        seen = self._seen.setdefault((post.channel, stored.name.run), [])
+        seen.append((stored.name.first, stored.name.last))
         if len(seen) > 64:
             # Duplicates come right after the original: old ranges need not be kept.
             del seen[:32]
-        self._next[key] = max(expected or 0, name.last + 1)
-        return False
 
     async def _decoded(self, post: Post, stored: StoredFile, data: bytes) -> AsyncIterator[Slice]:
         """Slices of one file, de-duplicated by id; damage reported, never raised."""

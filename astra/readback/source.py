@@ -22,6 +22,24 @@ def require_history(config: Config, channels: list[str], what: str) -> None:
             f"{config.path}: {what} reads the channels' history with the bot token; set "
             f"{', '.join(missing)} (webhooks cannot list a channel's messages)"
         )
+    forums = [name for name in channels if config.channels[name].forum]
+    if forums:
+        raise ConfigError(
+            f"{config.path}: channels.{forums[0]}.forum: {what} cannot read a forum channel "
+            "back yet (its posts are spread over daily threads)"
+        )
+
+
+def unreadable(config: Config, channels: list[str]) -> dict[str, str]:
+    """The channels recovery cannot read, and why (for the report's coverage line)."""
+    why: dict[str, str] = {}
+    for name in channels:
+        channel = config.channels[name]
+        if channel.channel_id is None:
+            why[name] = f"no channels.{name}.id"
+        elif channel.forum:
+            why[name] = "a forum channel"
+    return why
 
 
 async def channel_histories(
@@ -40,5 +58,14 @@ async def channel_histories(
         if channel.webhook is not None:
             webhooks[channel.webhook.id] = channel.webhook
         webhooks.update(await reader.own_webhooks(channel.channel_id))
-        histories.append(ChannelHistory(reader, name, channel.channel_id, webhooks, notice=notice))
+        histories.append(
+            ChannelHistory(
+                reader,
+                name,
+                channel.channel_id,
+                webhooks,
+                notice=notice,
+                thread_id=channel.thread_id,
+            )
+        )
     return histories

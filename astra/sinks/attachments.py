@@ -18,13 +18,19 @@ from astra.sinks.messages import MAX_FILE_BYTES, Attachment
 
 # Level 5 compresses telemetry JSON about as well as 9 at a third of the CPU.
 _GZIP_LEVEL = 5
+# Before runs were named (astra 0.1 up to 2026-11-30): the first and last bus sequence
+# numbers, which restart with every run; read back without range checks.
+_LEGACY_NAME = re.compile(r"events-([a-z][a-z0-9_]{0,31})-(\d{1,18})-(\d{1,18})\.jsonl\.gz")
 _NAME = re.compile(
     r"events-([a-z][a-z0-9_]{0,31})-([0-9a-f]{1,32})-(\d{1,18})-(\d{1,18})\.jsonl\.gz"
 )
 
 
 class BatchName(msgspec.Struct, frozen=True):
-    """What an attachment's name says: channel, run and the range of event numbers."""
+    """What an attachment's name says: channel, run and the range of event numbers.
+
+    ``run`` is empty for the older names, whose numbers are not the channel's.
+    """
 
     channel: str
     run: str
@@ -40,12 +46,15 @@ def attachment_name(channel: str, run: str, first: int, last: int) -> str:
 def parse_attachment_name(filename: str) -> BatchName | None:
     """The parts of an astra attachment name; ``None`` for any other file."""
     match = _NAME.fullmatch(filename)
-    if match is None:
+    if match is not None:
+        channel, run, first, last = match.group(1), match.group(2), match.group(3), match.group(4)
+    elif legacy := _LEGACY_NAME.fullmatch(filename):
+        channel, run, first, last = legacy.group(1), "", legacy.group(2), legacy.group(3)
+    else:
         return None
-    first, last = int(match.group(3)), int(match.group(4))
-    if not 1 <= first <= last:
+    if not 1 <= int(first) <= int(last):
         return None
-    return BatchName(match.group(1), match.group(2), first, last)
+    return BatchName(channel, run, int(first), int(last))
 
 
 def build_attachments(

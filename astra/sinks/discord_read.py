@@ -26,6 +26,8 @@ from astra.statistics import ReadStatistics
 PAGE_LIMIT = 100
 # Transient failures of one read before giving up on it.
 MAX_ATTEMPTS = 8
+# 429s in a row on one read before giving up on it (each waited out as Discord said).
+MAX_RATE_LIMITED = 20
 # astra's attachments are at most 10 MiB; room for servers with larger uploads.
 MAX_DOWNLOAD_BYTES = 64 * 1024 * 1024
 CHUNK_BYTES = 256 * 1024
@@ -83,12 +85,16 @@ class DiscordReader:
             raise DiscordApiError(f"GET {route}: unexpected answer")
         return [m for m in answer if isinstance(m, dict)]
 
-    async def webhook_message(self, webhook: WebhookRef, message_id: int) -> dict[str, Any] | None:
-        """One message posted through ``webhook``, whole; ``None`` if Discord no longer has it."""
+    async def webhook_message(
+        self, webhook: WebhookRef, message_id: int, *, thread_id: int | None = None
+    ) -> dict[str, Any] | None:
+        """One message posted through ``webhook`` (into ``thread_id``, if one), whole;
+        ``None`` if Discord no longer has it."""
         route = f"/webhooks/{webhook.id}/{webhook.token}/messages/{message_id}"
         shown = f"/webhooks/{webhook.id}/…/messages/{message_id}"
+        params = {"thread_id": str(thread_id)} if thread_id else {}
         answer = await self._api(
-            "GET", route, {}, f"GET:webhook-message:{webhook.id}", shown=shown, missing_ok=True
+            "GET", route, params, f"GET:webhook-message:{webhook.id}", shown=shown, missing_ok=True
         )
         return answer if isinstance(answer, dict) else None
 
@@ -159,7 +165,7 @@ class DiscordReader:
         headers = {"User-Agent": USER_AGENT}
         if bot:
             headers["Authorization"] = f"Bot {self._bot_token}"
-        failures = 0
+        failures = limited = 0
         while True:
             while (wait := self._limiter.wait_before_read(bucket)) > 0:
                 await asyncio.sleep(wait)
@@ -183,7 +189,12 @@ class DiscordReader:
             self._limiter.update(bucket, answer_headers)
             if status == 429:
                 self._rate_limited += 1
-                obey_429(self._limiter, bucket, f"read:{bucket}", answer_headers, raw)
+                limited += 1
+                if limited > MAX_RATE_LIMITED:
+                    raise DiscordApiError(
+                        f"{method} {shown}: still rate limited after {limited} tries"
+                    )
+                obey_429(self._limiter, bucket, bucket, answer_headers, raw)
                 continue
             if status >= 500:
                 failures += 1

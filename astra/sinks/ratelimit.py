@@ -174,6 +174,10 @@ class RateLimiter:
         """Seconds to sleep before the next read on ``bucket_key`` (a route's bucket)."""
         now = self._clock()
         waits = [self._reads.wait(now), self._global.wait(now), self._global_blocked_until - now]
+        shared = self._channels.get(bucket_key)
+        if shared is not None:
+            # A 429 of scope "shared" on this route, recorded under the route's key.
+            waits.append(shared.wait(now))
         bucket = self._buckets.get(bucket_key)
         if bucket is not None and bucket.remaining <= 0:
             waits.append(bucket.reset_at - now)

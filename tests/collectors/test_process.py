@@ -191,3 +191,26 @@ def test_access_denied_on_one_target_keeps_the_others(
     assert f"process bot (pid {denied.pid}): access denied reading threads" in warning.message
     again = collector.collect()
     assert not only(again, Log), "said once per process, not every run"
+
+
+def test_restart_counts_go_on_after_astra_restarts(
+    tmp_path: Path, child: list[subprocess.Popen[bytes]]
+) -> None:
+    """Readings read back at start carry the restart count on, and a pid that changed while
+    astra was down is counted as a restart."""
+    pid_file = tmp_path / "bot.pid"
+    bot = spawn(child, "astra-test-bot")
+    pid_file.write_text(f"{bot.pid}\n")
+    watch = [WatchProcess(name="bot", pid_file=str(pid_file))]
+    same = ProcessCollector(watch)
+    same.restore([Process(name="bot", pid=bot.pid, restarts=3, source="astra")])
+    (reading,) = [
+        e for e in only(same.collect(), Process) if isinstance(e, Process) and e.name == "bot"
+    ]
+    assert (reading.restarts, reading.change) == (3, "")
+    moved = ProcessCollector(watch)
+    moved.restore([Process(name="bot", pid=bot.pid + 1, restarts=3, source="astra")])
+    (reading,) = [
+        e for e in only(moved.collect(), Process) if isinstance(e, Process) and e.name == "bot"
+    ]
+    assert (reading.restarts, reading.change) == (4, "restarted")

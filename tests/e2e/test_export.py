@@ -15,6 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import CHANNEL_NAMES, Launch
 from tests.fake_discord import FakeDiscord
 from tests.sidecar import run_cli, write_config
@@ -55,6 +57,11 @@ def bot_events(prefix: str, n: int, start_ts: float = 1_790_000_000.0) -> list[d
     ]
 
 
+def jsonl(events: list[dict[str, Any]]) -> bytes:
+    """``events`` as a gzipped JSON Lines file, as astra attaches them."""
+    return gzip.compress("".join(json.dumps(e) + "\n" for e in events).encode())
+
+
 def export(config: Path, *args: str, timeout: float = 60) -> tuple[list[dict[str, Any]], str]:
     """Run ``astra export``; the NDJSON lines it printed, and its stderr."""
     done = run_cli("export", "--config", str(config), *args, timeout=timeout)
@@ -88,9 +95,14 @@ def test_export_yields_each_event_once_in_order_through_failures_and_a_duplicate
         discord.delay_next(1, 2.0)
         post_in_batches(sidecar, events[20:40], discord, ids["logs"], 20)
         post_in_batches(sidecar, events[40:], discord, ids["logs"], 10)
+
+        def stored_twice() -> bool:
+            names = [name for m in discord.messages(ids["logs"]) for name, _ in m.files]
+            return len(names) > len(set(names))
+
+        # The delayed copy is stored two seconds after it was sent, whatever came since.
+        sidecar.wait_for(stored_twice, timeout=30)
         assert sidecar.stop() == 0
-        names = [name for m in discord.messages(ids["logs"]) for name, _ in m.files]
-        assert len(names) > len(set(names)), "the delayed post was not stored twice"
         discord.fail_reads_next(2, 503)
         discord.ratelimit_reads_next(1, retry_after=0.3)
         config_path = write_config(tmp_path / "export.toml", 1, text)
@@ -142,20 +154,32 @@ def test_export_skips_foreign_messages_reports_corrupt_files_and_deleted_ranges(
         discord.post_as_user(ids["logs"], "did the bot just restart?")
         discord.post_as_user(ids["logs"], "beep", bot=True, files=[("notes.txt", b"x")])
         hook = discord.webhooks(ids["logs"])[0]
-        run = re.match(r"events-logs-([0-9a-f]+)-", posts[0].files[0][0])
-        assert run is not None
+        name = re.fullmatch(r"events-logs-([0-9a-f]+)-\d+-(\d+)\.jsonl\.gz", posts[-1].files[-1][0])
+        assert name is not None
+        run, last_number = name.group(1), int(name.group(2))
+        corrupt = f"events-logs-{run}-{last_number + 1}-{last_number + 2}.jsonl.gz"
         broken = gzip.compress(b'{"kind": "log"')[:-9]
         discord.store_through_webhook(
-            hook,
-            {"embeds": [{"title": "broken"}]},
-            [(f"events-logs-{run.group(1)}-9000-9001.jsonl.gz", broken), ("a.png", b"\x89PNG")],
+            hook, {"embeds": [{"title": "broken"}]}, [(corrupt, broken), ("a.png", b"\x89PNG")]
+        )
+        # Another webhook's post with a file named like astra's is someone else's.
+        impostor = discord.create_webhook(ids["logs"], name="impostor")
+        forged = bot_events("forged", 3)
+        discord.store_through_webhook(
+            impostor,
+            {"embeds": [{"title": "logs"}]},
+            [(f"events-logs-{run}-{last_number + 3}-{last_number + 5}.jsonl.gz", jsonl(forged))],
         )
         config_path = write_config(tmp_path / "export.toml", 1, body)
-        exported, stderr = export(config_path, "--channel", "logs", "--source", "bot")
-        assert [e["id"] for e in exported] == [e["id"] for e in events if e["id"] not in lost]
-        assert "is corrupt" in stderr and "9000-9001" in stderr
+        exported, stderr = export(config_path, "--channel", "logs")
+        assert [e["id"] for e in exported if e.get("source") == "bot"] == [
+            e["id"] for e in events if e["id"] not in lost
+        ]
+        assert not any(e["id"].startswith("forged") for e in exported)
+        assert f"{corrupt} is corrupt" in stderr
         first, last = re.search(r"events-logs-[0-9a-f]+-(\d+)-(\d+)", deleted.files[0][0]).groups()  # type: ignore[union-attr]
         assert f"events {first}–{last} are missing" in stderr
+        assert stderr.count("are missing") == 1
         assert discord.bot_token not in stderr and "hm=" not in stderr
 
 
@@ -291,3 +315,27 @@ def test_export_reads_attachments_of_several_megabytes_whole(
         assert [e["id"] for e in exported] == [e["id"] for e in events]
         assert exported[-1]["message"] == events[-1]["message"]
         assert stderr == ""
+
+
+@pytest.mark.parametrize("intent", [True, False], ids=["intent", "no-intent"])
+def test_export_reads_a_channel_that_posts_into_a_thread(
+    launch: Launch, tmp_path: Path, intent: bool
+) -> None:
+    """A channel configured with ``thread_id`` is read back from that thread, with or
+    without the Message Content intent (the webhook fetch names the thread)."""
+    with FakeDiscord(bucket_limit=50, message_content_intent=intent) as discord:
+        body, ids = readable_channels(discord)
+        thread = discord.add_thread(ids["logs"], "astra logs")
+        body = body.replace(
+            f"[channels.logs]\nid = {ids['logs']}\n",
+            f"[channels.logs]\nid = {ids['logs']}\nthread_id = {thread}\n",
+        )
+        sidecar = launch(body + FAST + QUIET_COLLECTORS)
+        events = bot_events("t", 20)
+        post_in_batches(sidecar, events, discord, thread, 10)
+        assert sidecar.stop() == 0
+        assert discord.messages(ids["logs"]) == []
+        config_path = write_config(tmp_path / "export.toml", 1, body)
+        exported, _ = export(config_path, "--channel", "logs", "--source", "bot")
+        assert [e["id"] for e in exported] == [e["id"] for e in events]
+        discord.assert_no_violations()

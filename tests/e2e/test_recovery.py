@@ -10,6 +10,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.conftest import Launch
 from tests.e2e.test_export import readable_channels
 from tests.fake_discord import FakeDiscord
@@ -181,10 +183,11 @@ def test_a_report_after_a_restart_equals_the_report_without_one(launch: Launch) 
             scenario.discord.stop()
 
 
-def test_a_restored_alert_resolves_when_its_condition_clears(launch: Launch) -> None:
+@pytest.mark.parametrize("intent", [True, False], ids=["intent", "no-intent"])
+def test_a_restored_alert_resolves_when_its_condition_clears(launch: Launch, intent: bool) -> None:
     """An alert firing before a restart is not fired again after it, and its resolution comes
-    when the condition clears."""
-    with FakeDiscord(bucket_limit=50) as discord:
+    when the condition clears (read back with or without the Message Content intent)."""
+    with FakeDiscord(bucket_limit=50, message_content_intent=intent) as discord:
         body, ids = readable_channels(discord)
         first = launch(body + LIVELY + "[alerts]\ncpu_percent = 0.01\n")
         first.wait_for(lambda: alerts(discord, ids, "firing"))
@@ -195,6 +198,8 @@ def test_a_restored_alert_resolves_when_its_condition_clears(launch: Launch) -> 
         assert len(alerts(discord, ids, "firing")) == 1
         (resolved,) = alerts(discord, ids, "resolved")
         assert resolved["since"] == alerts(discord, ids, "firing")[0]["since"]
+        fetched = "fetched through the webhook" in second.stderr
+        assert fetched is not intent
         discord.assert_no_violations()
 
 

@@ -26,12 +26,14 @@ def test_a_window_too_large_for_one_file_is_split_into_several() -> None:
 
 
 def test_only_astra_attachment_names_parse() -> None:
-    """Names of other files, or with a reversed or zero range, are not astra's batches."""
+    """Names of other files, or with a reversed or zero range, are not astra's batches; the
+    older names without a run still are."""
     assert parse_attachment_name("events-logs-0a1b2c3d4e-1-20.jsonl.gz") == BatchName(
         "logs", "0a1b2c3d4e", 1, 20
     )
+    assert parse_attachment_name("events-logs-1-20.jsonl.gz") == BatchName("logs", "", 1, 20)
     for other in (
-        "events-logs-1-20.jsonl.gz",
+        "events-logs-20-1.jsonl.gz",
         "events-logs-ab-20-1.jsonl.gz",
         "events-logs-ab-0-1.jsonl.gz",
         "events-logs-ab-1-2.jsonl",

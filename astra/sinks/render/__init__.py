@@ -12,6 +12,7 @@ from collections.abc import Callable
 from astra.sinks.messages import Embed
 from astra.sinks.render.analytics import render_analytics
 from astra.sinks.render.diagnostics import render_diagnostics
+from astra.sinks.render.fleet import fleet_embeds
 from astra.sinks.render.logs import render_logs
 from astra.sinks.render.performance import render_performance
 from astra.streams.windows import Window
@@ -25,5 +26,10 @@ RENDERERS: dict[str, Callable[[Window], list[Embed]]] = {
 
 
 def render_window(window: Window) -> list[Embed]:
-    """Embeds that summarise a window for its channel (diagnostics' for any other name)."""
-    return RENDERERS.get(window.channel, render_diagnostics)(window)
+    """Embeds that summarise a window for its channel (diagnostics' for any other name).
+
+    Events from more than one fleet member add a per-member embed; a window's note
+    (a degraded fleet member posting by itself) is shown on the last embed.
+    """
+    embeds = RENDERERS.get(window.channel, render_diagnostics)(window)
+    return fleet_embeds(window, embeds)

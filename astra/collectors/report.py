@@ -62,6 +62,13 @@ def _count(counter: Counter[_K], key: _K, n: int) -> None:
         counter[key] += n
 
 
+def _ranked(counter: Counter[_K], n: int | None = None) -> list[tuple[_K, int]]:
+    """Most counted first, ties by key: the same day gives the same report, whatever order
+    its events were folded in (live, or read back after a restart)."""
+    ranked = sorted(counter.items(), key=lambda item: (-item[1], str(item[0])))
+    return ranked if n is None else ranked[:n]
+
+
 def next_report_time(after: float, at: str, tz: ZoneInfo) -> float:
     """The first moment strictly after ``after`` (unix s) when the local clock shows ``at``.
 
@@ -234,9 +241,9 @@ class DailyReportCollector:
             timezone=self.timezone,
             start=self.start,
             end=now,
-            events=dict(day.kinds.most_common()),
-            top_commands=[Ranked(n, c) for n, c in day.commands.most_common(TOP_N)],
-            top_guilds=[Ranked(str(g), c) for g, c in day.guilds.most_common(TOP_N)],
+            events=dict(_ranked(day.kinds)),
+            top_commands=[Ranked(n, c) for n, c in _ranked(day.commands, TOP_N)],
+            top_guilds=[Ranked(str(g), c) for g, c in _ranked(day.guilds, TOP_N)],
             problems=[g.reported() for g in day.problems.ranked()[:TOP_N]],
             problem_total=day.problems.total,
             alerts_fired=day.alerts_fired,

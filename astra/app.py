@@ -298,7 +298,12 @@ class Sidecar:
                 # At every health run, however often, but alert bursts coalesced.
                 every = min(MIN_INTERVAL_S, self.config.collectors.health.interval)
                 self.board = StatusBoard(
-                    diagnostics, http, self.statistics, reader=reader, min_interval_s=every
+                    diagnostics,
+                    http,
+                    self.statistics,
+                    reader=reader,
+                    min_interval_s=every,
+                    keeps_board=lambda: self.fleet is None or self.fleet.role != "member",
                 )
                 self.bus.subscribe(self.board.observe, (Health, Alert))
                 if not http.has_bot_token:

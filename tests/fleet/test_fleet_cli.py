@@ -10,6 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from astra.sinks.status_board import is_board
 from tests.conftest import Launch, webhook_channels
 from tests.e2e.test_delivery import EXPECTED_CHANNEL, mixed_events, send_http_batches
 from tests.e2e.test_introspection import samples, scrape
@@ -34,22 +35,29 @@ enabled = false
 """
 
 
-def fleet_body(channels: str, url: str, name: str, extra: str = "", interval: float = 1) -> str:
+def fleet_body(
+    channels: str, url: str, name: str, extra: str = "", interval: float = 1, quiet: str = QUIET
+) -> str:
     """A member's config: the shared channels, fast windows, and a short lease."""
     return (
-        f"{channels}\n[flush]\ninterval = {interval}\ncritical_delay = 0.2\n{QUIET}\n"
+        f"{channels}\n[flush]\ninterval = {interval}\ncritical_delay = 0.2\n{quiet}\n"
         f'[fleet]\nredis = "{url}"\nname = "{name}"\nlease = 2\nsilent_after = 3\n'
         f"fallback_after = 2\n{extra}"
     )
 
 
 def start_fleet(
-    discord: FakeDiscord, launch: Launch, server: RedisServer, count: int = 3, interval: float = 1
+    discord: FakeDiscord,
+    launch: Launch,
+    server: RedisServer,
+    count: int = 3,
+    interval: float = 1,
+    quiet: str = QUIET,
 ) -> tuple[list[Sidecar], dict[str, int]]:
     """``count`` members sharing the fake's four channels and one Redis."""
     channels, ids = webhook_channels(discord)
     members = [
-        launch(fleet_body(channels, server.url, f"member-{i}", interval=interval))
+        launch(fleet_body(channels, server.url, f"member-{i}", interval=interval, quiet=quiet))
         for i in range(count)
     ]
     return members, ids
@@ -95,8 +103,12 @@ def wait_all_posted(
 def test_every_event_of_every_member_arrives_once_in_its_channel(
     discord: FakeDiscord, launch: Launch, redis_server: RedisServer
 ) -> None:
-    """Three members' events all reach their channel exactly once, through one poster."""
-    members, ids = start_fleet(discord, launch, redis_server)
+    """Three members' events all reach their channel exactly once, through one poster, and
+    the fleet has one status board (health runs on every member; only the poster edits)."""
+    with_health = QUIET.replace(
+        "[collectors.health]\nenabled = false", "[collectors.health]\ninterval = 0.5"
+    )
+    members, ids = start_fleet(discord, launch, redis_server, quiet=with_health)
     sent: list[dict[str, Any]] = []
     for index, member in enumerate(members):
         events = mixed_events(f"m{index}", 3000)
@@ -110,6 +122,12 @@ def test_every_event_of_every_member_arrives_once_in_its_channel(
     assert roles == {"poster": 1, "member": 2}
     holder = {m.health()["fleet"]["lease_holder"] for m in members}
     assert len(holder) == 1 and holder <= {f"member-{i}" for i in range(3)}
+    # One status board for the fleet, kept by the poster: members never post or edit one.
+    members[0].wait_for(
+        lambda: any(is_board({"embeds": m.embeds}) for m in discord.messages(ids["diagnostics"]))
+    )
+    boards = [m for m in discord.messages(ids["diagnostics"]) if is_board({"embeds": m.embeds})]
+    assert len(boards) == 1
     discord.assert_no_violations()
     for member in members:
         assert member.stop() == 0, member.stderr

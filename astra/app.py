@@ -53,6 +53,7 @@ from astra.sinks.status_board import MIN_INTERVAL_S, StatusBoard
 from astra.statistics import (
     ChannelStatistics,
     DeliveryStatistics,
+    FleetStatistics,
     HeartbeatStatistics,
     SidecarStatistics,
     StatusBoardStatistics,
@@ -63,6 +64,7 @@ from astra.streams.router import Router
 from astra.streams.windows import ChannelStream
 
 if TYPE_CHECKING:
+    from astra.fleet.node import Fleet
     from astra.metrics import MetricsEndpoint
 
 log = logging.getLogger("astra")
@@ -146,6 +148,12 @@ class Sidecar:
             errors=views.errors,
             report=views.report,
         )
+        self.fleet: Fleet | None = None
+        if config.fleet is not None:
+            # Imported only in fleet mode: a single sidecar never loads redis-py.
+            from astra.fleet.node import Fleet
+
+            self.fleet = Fleet(config, redactor, streams=self.bus.streams, emit=self.emit)
         # Ids of live events while today's history is read back (None when not reading).
         self._live_ids: set[str] | None = None
         self.bus.subscribe(self._note_live, None)
@@ -194,6 +202,7 @@ class Sidecar:
             transport=(self._transport.statistics() if self._transport else TransportStatistics()),
             collectors=self.collectors.scheduler.statistics(),
             control=self.control.statistics(),
+            fleet=self.fleet.statistics() if self.fleet is not None else None,
             board=self.board.statistics() if self.board else StatusBoardStatistics(),
             heartbeat=self.heartbeat.statistics() if self.heartbeat else HeartbeatStatistics(),
         )
@@ -208,6 +217,8 @@ class Sidecar:
             "published": snapshot.bus.published,
             "udp_receive_buffer": snapshot.udp.receive_buffer_bytes,
             "channels": {name: c.delivery.mode for name, c in snapshot.channels.items()},
+            "role": snapshot.fleet.role if snapshot.fleet else "standalone",
+            **({"fleet": _fleet_health(snapshot.fleet)} if snapshot.fleet else {}),
             **msgspec.structs.asdict(snapshot.totals),
             "statistics": msgspec.to_builtins(snapshot),
         }
@@ -236,24 +247,28 @@ class Sidecar:
             )
             preview = Preview()
             roles, users = mention_ids(self.config.alerts)
-            for name in CHANNELS:
+
+            def make_delivery(name: str, stream: ChannelStream, **hooks: Any) -> ChannelDelivery:
                 channel = self.config.channels[name]
-                self.deliveries.append(
-                    ChannelDelivery(
-                        channel,
-                        self.bus.streams[name],
-                        http=None if channel.mode == "preview" else http,
-                        preview=preview,
-                        emit=self.emit,
-                        add_secret=self.redactor.add_secret,
-                        webhook_name=self.config.discord.webhook_name,
-                        max_window_events=self.config.buffer.max_events,
-                        names=self.names,
-                        mentions=Mentions(roles=roles, users=users),
-                        timezone=self.config.collectors.report.timezone,
-                    )
+                return ChannelDelivery(
+                    channel,
+                    stream,
+                    http=None if channel.mode == "preview" else http,
+                    preview=preview,
+                    add_secret=self.redactor.add_secret,
+                    webhook_name=self.config.discord.webhook_name,
+                    max_window_events=self.config.buffer.max_events,
+                    names=self.names,
+                    mentions=Mentions(roles=roles, users=users),
+                    timezone=self.config.collectors.report.timezone,
+                    **{"emit": self.emit, **hooks},
                 )
+
+            for name in CHANNELS:
+                self.deliveries.append(make_delivery(name, self.bus.streams[name]))
             self._start_board_and_heartbeat(http, session)
+            if self.fleet is not None:
+                await self.fleet.start()
             await self._start_ingest()
             self._announce()
             recovery = self._recovery_plan() if self.config.recovery.enabled else None
@@ -264,7 +279,9 @@ class Sidecar:
             # drain short, not kill the process with a traceback.
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
                 async with anyio.create_task_group() as deliveries:
-                    for delivery in self.deliveries:
+                    if self.fleet is not None:
+                        deliveries.start_soon(self.fleet.run, self.deliveries, make_delivery)
+                    for delivery in self.deliveries if self.fleet is None else ():
                         deliveries.start_soon(delivery.run)
                     async with anyio.create_task_group() as background:
                         background.start_soon(self.reporter.run, PIPELINE_REPORT_INTERVAL_S)
@@ -303,7 +320,12 @@ class Sidecar:
                 # At every health run, however often, but alert bursts coalesced.
                 every = min(MIN_INTERVAL_S, self.config.collectors.health.interval)
                 self.board = StatusBoard(
-                    diagnostics, http, self.statistics, reader=reader, min_interval_s=every
+                    diagnostics,
+                    http,
+                    self.statistics,
+                    reader=reader,
+                    min_interval_s=every,
+                    keeps_board=lambda: self.fleet is None or self.fleet.role != "member",
                 )
                 self.bus.subscribe(self.board.observe, (Health, Alert))
                 if not http.has_bot_token:
@@ -503,11 +525,13 @@ class Sidecar:
                 self.emit(
                     Lifecycle(action="stopping", detail=f"{self.bus.published:,} events this run")
                 )
+                if self.fleet is not None:
+                    await self.fleet.drain()
                 for delivery in self.deliveries:
                     delivery.stream.close()
                 # One channel's post may emit into another (a webhook provisioned): wait
                 # until all are idle at once.
-                while not all(d.idle() for d in self.deliveries):
+                while self.fleet is None and not all(d.idle() for d in self.deliveries):
                     for delivery in self.deliveries:
                         await delivery.wait_drained()
                 if self.board is not None and self.board.posted:
@@ -528,3 +552,16 @@ class Sidecar:
 def _clock(ts: float, tz: ZoneInfo) -> str:
     """``HH:MM`` local time, as the report's readers see it."""
     return datetime.fromtimestamp(ts, tz).strftime("%H:%M")
+
+
+def _fleet_health(fleet: FleetStatistics) -> dict[str, Any]:
+    """The fleet keys of ``/healthz``: who this member is, who posts, whether Redis answers."""
+    return {
+        "member": fleet.member,
+        "role": fleet.role,
+        "lease_holder": fleet.holder,
+        "redis": fleet.redis,
+        "redis_error": fleet.redis_error,
+        "awaiting_redis": fleet.awaiting_redis,
+        "silent_members": fleet.silent,
+    }

@@ -163,6 +163,10 @@ def _run(config: object, log_level: str) -> int:
         leaf = _first_leaf(exc)
         if isinstance(leaf, KeyboardInterrupt | SystemExit):
             raise
+        if isinstance(leaf, ConfigError):
+            # Found at start, such as credentials Redis refuses: the user's to fix.
+            print(f"astra: {redactor.text(str(leaf))}", file=sys.stderr)
+            return EXIT_USAGE
         if isinstance(leaf, OSError):
             # Typically a port already in use.
             print(f"astra: cannot start: {redactor.text(str(leaf))}", file=sys.stderr)

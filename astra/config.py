@@ -10,13 +10,14 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
+import socket
 import ssl
 import string
 import tomllib
 import zoneinfo
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import msgspec
 from msgspec import Meta
@@ -276,6 +277,25 @@ class WatchConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     file: list[WatchFile] = msgspec.field(default_factory=list)
 
 
+class FleetConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``[fleet]``: many sidecars, one set of channels, through Redis Streams."""
+
+    # redis:// or rediss:// (TLS); its password is a secret.
+    redis: str = ""
+    # This member's name in the posts; the host name when empty.
+    name: Annotated[str, Meta(max_length=100)] = ""
+    # Seconds the poster's lease lives without renewal: a dead poster is replaced within it.
+    lease: Annotated[float, Meta(gt=0, le=3600)] = 10.0
+    # Seconds without a word from a member before it is reported silent (critical alert).
+    silent_after: Annotated[float, Meta(gt=0, le=86400)] = 120.0
+    # Seconds of unreachable Redis after which a member posts directly (degraded).
+    fallback_after: Annotated[float, Meta(gt=0, le=86400)] = 60.0
+    # Stream entries kept in Redis (approximately, MAXLEN ~); an entry is a batch of events.
+    max_stream_len: Annotated[int, Meta(ge=100, le=100_000_000)] = 100_000
+    # Prefix of every Redis key astra uses: two fleets can share one Redis.
+    key_prefix: Annotated[str, Meta(min_length=1, max_length=64)] = "astra"
+
+
 class ChannelsConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[channels]``: the four channels; a missing one is previewed in the terminal."""
 
@@ -306,6 +326,7 @@ class RawConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
     control: ControlConfig = msgspec.field(default_factory=ControlConfig)
+    fleet: FleetConfig | None = None
     heartbeat: HeartbeatConfig = msgspec.field(default_factory=HeartbeatConfig)
     status_board: StatusBoardConfig = msgspec.field(default_factory=StatusBoardConfig)
     recovery: RecoveryConfig = msgspec.field(default_factory=RecoveryConfig)
@@ -357,6 +378,7 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
     alerts: AlertsConfig = msgspec.field(default_factory=AlertsConfig)
     watch: WatchConfig = msgspec.field(default_factory=WatchConfig)
     control: ControlConfig = msgspec.field(default_factory=ControlConfig)
+    fleet: FleetConfig | None = None
     heartbeat: HeartbeatConfig = msgspec.field(default_factory=HeartbeatConfig)
     status_board: StatusBoardConfig = msgspec.field(default_factory=StatusBoardConfig)
     recovery: RecoveryConfig = msgspec.field(default_factory=RecoveryConfig)
@@ -371,6 +393,8 @@ class Config(msgspec.Struct, frozen=True, kw_only=True):
             found.append(self.ingest.token)
         if self.control.token:
             found.append(self.control.token)
+        if self.fleet is not None:
+            found += redis_secrets(self.fleet.redis)
         if self.heartbeat.url:
             found.append(self.heartbeat.url)
         return found
@@ -516,6 +540,7 @@ def _resolve(raw: RawConfig, name: str) -> Config:
         alerts=raw.alerts,
         watch=raw.watch,
         control=raw.control,
+        fleet=_check_fleet(raw.fleet, name),
         heartbeat=raw.heartbeat,
         status_board=raw.status_board,
         recovery=raw.recovery,
@@ -749,6 +774,43 @@ def parse_address(value: str, where: str) -> tuple[str, int]:
     if not sep or not host or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise ConfigError(f"{where}: expected host:port, got {value!r}")
     return host, int(port)
+
+
+def redis_secrets(url: str) -> list[str]:
+    """The password (and user) of a Redis URL, as written and percent-decoded."""
+    parts = urlsplit(url)
+    found: list[str] = []
+    for value in (parts.password, parts.username if parts.password else None):
+        if value:
+            found += [value, unquote(value)]
+    return list(dict.fromkeys(found))
+
+
+def _check_fleet(fleet: FleetConfig | None, name: str) -> FleetConfig | None:
+    """Validate ``[fleet]`` and fill in the member name; None when there is no table."""
+    if fleet is None:
+        return None
+    if not fleet.redis:
+        raise ConfigError(f"{name}: fleet.redis: not set; write redis://host:6379/0")
+    # The URL holds the password: no message here may quote it.
+    try:
+        parts = urlsplit(fleet.redis)
+        _ = parts.port  # a port out of range raises here
+        path = parts.path.strip("/")
+    except ValueError:
+        raise ConfigError(f"{name}: fleet.redis: not a valid URL") from None
+    if parts.scheme not in ("redis", "rediss"):
+        raise ConfigError(
+            f"{name}: fleet.redis: use a redis:// or rediss:// (TLS) URL, not {parts.scheme!r}"
+        )
+    if not parts.hostname:
+        raise ConfigError(f"{name}: fleet.redis: no host in the URL")
+    if path and not path.isdigit():
+        raise ConfigError(f"{name}: fleet.redis: the path must be a database number like /0")
+    member = fleet.name or socket.gethostname()
+    if not 1 <= len(member) <= 100 or any(ord(c) < 32 or ord(c) == 127 for c in member):
+        raise ConfigError(f"{name}: fleet.name: 1 to 100 characters without control characters")
+    return msgspec.structs.replace(fleet, name=member)
 
 
 def _snowflake(value: int | str | None, where: str, what: str) -> int | None:

@@ -53,13 +53,16 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="kind"):
     """Fields common to every event.
 
     ``id`` is kept end to end (assigned when absent), ``ts`` accepts unix seconds or an
-    RFC 3339 string and is stored as unix seconds, ``seq`` is stamped by the bus.
+    RFC 3339 string and is stored as unix seconds, ``seq`` is stamped by the bus, ``host``
+    by a fleet member before it publishes.
     """
 
     id: Annotated[str, Meta(max_length=128)] = ""
     ts: Annotated[float, Meta(ge=0, le=MAX_TS)] | datetime = 0.0
     source: Annotated[str, Meta(max_length=200)] = ""
     seq: Count = 0
+    # Fleet mode: the member (sidecar) whose bus stamped it; "" on a single sidecar.
+    host: Annotated[str, Meta(max_length=200)] = ""
 
     def __post_init__(self) -> None:
         # Frozen for everyone downstream; normalising here happens before anyone holds it.

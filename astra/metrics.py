@@ -47,6 +47,7 @@ class SidecarCollector(Collector):
         yield from _delivery(s)
         yield from _discord(s)
         yield from _collectors(s)
+        yield from _fleet(s)
 
 
 Rows = Sequence[tuple[list[str], float]]
@@ -230,6 +231,53 @@ def _discord(s: SidecarStatistics) -> Iterator[Metric]:
         [],
         [([], transport.waited_s)],
     )
+
+
+def _fleet(s: SidecarStatistics) -> Iterator[Metric]:
+    """Fleet mode's figures (nothing without ``[fleet]``)."""
+    f = s.fleet
+    if f is None:
+        return
+    roles = ("poster", "member", "fallback")
+    yield _gauge(
+        "astra_fleet_role",
+        "1 for this member's fleet role now (poster, member, fallback).",
+        ["role"],
+        [([role], float(f.role == role)) for role in roles],
+    )
+    yield _gauge("astra_fleet_redis_up", "1 when Redis answers.", [], [([], f.redis == "ok")])
+    for name, doc, value in (
+        (
+            "published_events",
+            "Events this member appended to the fleet's stream.",
+            f.published_events,
+        ),
+        ("read_events", "Events this member read from the stream as poster.", f.read_events),
+        ("acked_entries", "Stream entries acknowledged after their posts were stored.", f.acked),
+        (
+            "malformed_events",
+            "Invalid events (or entries) read from the stream and skipped.",
+            f.malformed,
+        ),
+        (
+            "trimmed_events",
+            "Events the stream bound dropped before the poster read them.",
+            f.trimmed,
+        ),
+        (
+            "republished_events",
+            "Events appended again after Redis restarted without them.",
+            f.republished,
+        ),
+        ("leases", "Times this member became the poster.", f.leases),
+    ):
+        yield _counter(f"astra_fleet_{name}", doc, [], [([], value)])
+    for name, doc, value in (
+        ("awaiting_redis", "Events held in memory waiting for Redis.", f.awaiting_redis),
+        ("unconfirmed", "Appended events kept until the poster acknowledges them.", f.unconfirmed),
+        ("silent_members", "Members alerting as silent.", len(f.silent)),
+    ):
+        yield _gauge(f"astra_fleet_{name}", doc, [], [([], value)])
 
 
 def _collectors(s: SidecarStatistics) -> Iterator[Metric]:

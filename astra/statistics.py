@@ -171,6 +171,35 @@ class ControlStatistics(msgspec.Struct, frozen=True, kw_only=True):
     mutes: int = 0  # alert mutes in force now
 
 
+class FleetStatistics(msgspec.Struct, frozen=True, kw_only=True):
+    """Fleet mode: this member's role, the lease, Redis, publishing and (as poster) reading."""
+
+    member: str = ""  # this member's name
+    role: str = "member"  # poster, member, or fallback (posting directly, Redis unreachable)
+    holder: str = ""  # the lease holder's name as last seen ("" when unknown or none)
+    redis: str = "unknown"  # ok or unreachable
+    redis_error: str = ""  # the last Redis error, redacted
+    unreachable_s: float = 0.0  # seconds Redis has been unreachable (0 when reachable)
+    published_events: int = 0  # events appended to the stream
+    published_entries: int = 0  # stream entries appended
+    publish_failures: int = 0  # appends that failed (events kept in memory and retried)
+    awaiting_redis: int = 0  # events held in memory for Redis
+    unconfirmed: int = 0  # events appended, kept in memory until the poster acknowledges them
+    republished: int = 0  # events appended again after Redis restarted without them
+    unprotected: int = 0  # appended events let go unacknowledged, to stay in the memory bound
+    fallback_posts: int = 0  # windows posted directly while Redis was unreachable
+    leases: int = 0  # times this member became the poster
+    token: int = 0  # fencing token of the lease held now (0 when not the poster)
+    read_entries: int = 0  # as poster: entries read from the stream
+    read_events: int = 0  # as poster: valid events read
+    malformed: int = 0  # as poster: invalid events (or entries) counted and skipped
+    claimed: int = 0  # as poster: pending entries taken over from a former poster
+    acked: int = 0  # as poster: entries acknowledged after their posts were stored
+    trimmed: int = 0  # as poster: events the stream bound dropped before they were read
+    posts: int = 0  # as poster: posts Discord stored for the fleet
+    silent: list[str] = msgspec.field(default_factory=list)  # members alerting as silent
+
+
 class StatusBoardStatistics(msgspec.Struct, frozen=True, kw_only=True):
     """The status board in #diagnostics: its message and how its updates went."""
 
@@ -207,6 +236,7 @@ class SidecarStatistics(msgspec.Struct, frozen=True, kw_only=True):
     transport: TransportStatistics = msgspec.field(default_factory=TransportStatistics)
     collectors: list[CollectorStatistics] = msgspec.field(default_factory=list)
     control: ControlStatistics = msgspec.field(default_factory=ControlStatistics)
+    fleet: FleetStatistics | None = None  # None without [fleet]
     board: StatusBoardStatistics = msgspec.field(default_factory=StatusBoardStatistics)
     heartbeat: HeartbeatStatistics = msgspec.field(default_factory=HeartbeatStatistics)
 

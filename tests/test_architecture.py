@@ -10,7 +10,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "astra"
 # What each layer may not import. The base modules (the schemas and pure helpers) import
 # no layer; collectors and sinks are siblings that meet only at the bus and the schemas.
-LAYERS = ("streams", "collectors", "sinks", "client", "readback")
+LAYERS = ("streams", "collectors", "sinks", "client", "readback", "fleet")
 FORBIDDEN: dict[str, set[str]] = {
     "base": {
         "astra.streams",
@@ -47,6 +47,9 @@ FORBIDDEN: dict[str, set[str]] = {
     },
     # Reading Discord back uses the Discord transport; the projections it feeds sit above.
     "readback": {"astra.streams", "astra.collectors", "astra.client", "astra.app", "astra.cli"},
+    # Fleet mode sits between the wiring and the pipeline it runs (streams, sinks): it
+    # never reaches up into the wiring, nor into collectors, the bot's client or read-back.
+    "fleet": {"astra.collectors", "astra.client", "astra.app", "astra.cli", "astra.readback"},
 }
 # Wiring and the command line sit on top and may import anything.
 TOP = {"app.py", "cli.py", "__main__.py", "top.py", "metrics.py", "history_commands.py"}
@@ -93,3 +96,13 @@ def test_the_sidecar_has_no_shared_mutable_counter_object() -> None:
     assert not (PACKAGE / "stats.py").exists()
     for path in PACKAGE.rglob("*.py"):
         assert "PipelineStats" not in path.read_text(encoding="utf-8"), path
+
+
+def test_the_pipeline_does_not_import_fleet_mode() -> None:
+    """Only the wiring loads astra.fleet (and redis-py with it), and only with [fleet]."""
+    for path in PACKAGE.rglob("*.py"):
+        layer = layer_of(path)
+        if layer in (None, "fleet"):
+            continue
+        assert not any(n.startswith("astra.fleet") for n in imported(path)), path
+        assert "import redis" not in path.read_text(encoding="utf-8"), path

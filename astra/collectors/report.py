@@ -64,10 +64,11 @@ def _count(counter: Counter[_K], key: _K, n: int) -> None:
         counter[key] += n
 
 
-def _top(counter: Counter[_K], n: int) -> list[tuple[_K, int]]:
-    """The ``n`` most counted keys; ties by key, so the order does not depend on the order
-    events were folded in (live, or read back after a restart)."""
-    return sorted(counter.items(), key=lambda item: (-item[1], item[0]))[:n]
+def _ranked(counter: Counter[_K], n: int | None = None) -> list[tuple[_K, int]]:
+    """Most counted first, ties by key: the same day gives the same report, whatever order
+    its events were folded in (live, or read back after a restart)."""
+    ranked = sorted(counter.items(), key=lambda item: (-item[1], str(item[0])))
+    return ranked if n is None else ranked[:n]
 
 
 def next_report_time(after: float, at: str, tz: ZoneInfo) -> float:
@@ -275,7 +276,7 @@ class DailyReportCollector:
     def build(self, now: float) -> Report:
         """The report of everything folded since the last one."""
         day = self._day
-        top_guilds = _top(day.guilds, TOP_N)
+        top_guilds = _ranked(day.guilds, TOP_N)
         return Report(
             source="astra",
             ts=now,
@@ -283,8 +284,8 @@ class DailyReportCollector:
             timezone=self.timezone,
             start=self.start,
             end=now,
-            events=dict(day.kinds.most_common()),
-            top_commands=[Ranked(n, c) for n, c in _top(day.commands, TOP_N)],
+            events=dict(_ranked(day.kinds)),
+            top_commands=[Ranked(n, c) for n, c in _ranked(day.commands, TOP_N)],
             top_guilds=[Ranked(str(g), c) for g, c in top_guilds],
             guild_names={
                 str(g): self._guild_names[g] for g, _ in top_guilds if g in self._guild_names

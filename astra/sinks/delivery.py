@@ -15,7 +15,7 @@ import math
 import random
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 
@@ -74,6 +74,8 @@ class ChannelDelivery:
         max_window_events: int = MAX_EVENTS_PER_WINDOW,
         wall_clock: Callable[[], float] = time.time,
         names: NameBook | None = None,
+        on_done: Callable[[list[Event]], None] | None = None,
+        fence: Callable[[], Awaitable[None]] | None = None,
         mentions: Mentions | None = None,
         timezone: str = "UTC",
     ) -> None:
@@ -100,6 +102,10 @@ class ChannelDelivery:
         self._undeliverable = 0
         self._last_post: float | None = None
         self._latency_ms = LogHistogram()
+        # Fleet mode: told which events are posted (or given up), so their stream entries
+        # can be acknowledged; and awaited right before every post, to stop a former poster.
+        self._on_done = on_done
+        self._fence = fence
         self._mentions = mentions or Mentions()
         self._threads = ThreadTarget(channel, http, timezone=timezone, wall_clock=wall_clock)
         # What a person must fix in the configuration, shown on the status board.
@@ -219,12 +225,12 @@ class ChannelDelivery:
     def _delivered(self, events: list[Event]) -> None:
         """Record a stored post: each event's latency from its ``ts``, the last post time."""
         now = self._wall_clock()
-        histogram = self._latency_ms
-        for event in events:
-            # Client clocks can run ahead; a negative latency is a zero.
-            histogram.add(max(0.0, now - event.time) * 1000)
+        # Client clocks can run ahead; a negative latency is a zero.
+        self._latency_ms.add_many([max(0.0, now - event.time) * 1000 for event in events])
         self._posted_events += len(events)
         self._last_post = now
+        if self._on_done is not None:
+            self._on_done(events)
 
     async def _send(self, message: OutgoingMessage) -> Delivered | Rejected | None:
         """Send until stored; ``None`` when shown in the terminal instead."""
@@ -236,6 +242,8 @@ class ChannelDelivery:
             webhook = await self._ensure_webhook()
             if webhook is None:
                 continue
+            if self._fence is not None:
+                await self._fence()
             outcome = await self._post(webhook, message)
             if isinstance(outcome, Delivered):
                 self._posts += 1
@@ -393,6 +401,8 @@ class ChannelDelivery:
 
     def _give_up(self, message: OutgoingMessage, reason: str) -> None:
         lost = sum(len(f.events) for f in message.files)
+        if self._on_done is not None:
+            self._on_done([e for f in message.files for e in f.events])
         self._undeliverable += lost
         self.inflight -= lost
         self.stream.release(lost)

@@ -92,7 +92,11 @@ class StatusBoard:
         reader: DiscordReader | None = None,
         hosts: Sequence[str] = (),
         min_interval_s: float = MIN_INTERVAL_S,
+        keeps_board: Callable[[], bool] = lambda: True,
     ) -> None:
+        """``keeps_board``: whether this sidecar edits the board now (in a fleet, only the
+        member that posts does, so one message is edited by one writer)."""
+        self._keeps_board = keeps_board
         self._delivery = delivery
         self._http = http
         self._snapshot = snapshot
@@ -180,6 +184,9 @@ class StatusBoard:
 
     async def refresh(self, *, stopped: bool = False) -> None:
         """Render the board and edit its message (post it first if there is none)."""
+        if not self._keeps_board():
+            self._searched = False  # when this member posts again, the board may have moved
+            return
         webhook = await self._delivery.board_webhook()
         if webhook is None:
             return

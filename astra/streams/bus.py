@@ -54,6 +54,11 @@ class Bus:
         return sum(s.held for s in self.streams.values())
 
     @property
+    def next_seq(self) -> int:
+        """The sequence number the next event will get."""
+        return self._next_seq
+
+    @property
     def dropped(self) -> int:
         """Ingested events evicted by the memory bound since start."""
         return sum(s.dropped_total for s in self.streams.values())

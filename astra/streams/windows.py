@@ -28,6 +28,8 @@ class Window(msgspec.Struct, frozen=True, kw_only=True):
     opened: float
     closed: float
     dropped_before: int = 0
+    # Shown on the post when set (fleet mode: "degraded: Redis unreachable").
+    note: str = ""
 
     @property
     def first_seq(self) -> int:

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from astra.sinks.messages import Embed
 from astra.sinks.render.analytics import render_analytics
 from astra.sinks.render.diagnostics import render_diagnostics
+from astra.sinks.render.fleet import fleet_embeds
 from astra.sinks.render.logs import render_logs
 from astra.sinks.render.names import NameBook
 from astra.sinks.render.performance import render_performance
@@ -28,9 +29,10 @@ RENDERERS: dict[str, Callable[[Window], list[Embed]]] = {
 def render_window(window: Window, names: NameBook | None = None) -> list[Embed]:
     """Embeds that summarise a window for its channel (diagnostics' for any other name).
 
-    ``names`` shows guilds and channels by name where the sidecar learned them.
+    ``names`` shows guilds and channels by name where the sidecar learned them. Events from
+    more than one fleet member add a per-member embed; a window's note (a degraded fleet
+    member posting by itself) is shown on the last embed.
     """
     renderer = RENDERERS.get(window.channel, render_diagnostics)
-    if renderer is render_analytics:
-        return render_analytics(window, names)
-    return renderer(window)
+    embeds = render_analytics(window, names) if renderer is render_analytics else renderer(window)
+    return fleet_embeds(window, embeds)

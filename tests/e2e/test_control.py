@@ -176,3 +176,36 @@ def test_a_control_token_over_plain_http_beyond_loopback_is_warned_about(tmp_pat
     assert code == 0, output
     assert "the control token (who may mute alerts) crosses the network in clear text" in output
     assert CONTROL_TOKEN not in output
+
+
+def test_a_muted_alert_neither_pings_nor_notifies_until_unmuted(
+    discord: FakeDiscord, launch: Launch
+) -> None:
+    """Posts holding only muted alerts carry no mention and the silent flag; once unmuted,
+    the same alert pings the role again."""
+    role = "987654321098765432"
+    body, ids = webhook_channels(discord)
+    config = DOWN.replace("[alerts]\n", f'[alerts]\nmention_role = "{role}"\n')
+    sidecar = launch(body + config + CONTROL)
+
+    def alert_posts(muted: bool) -> list[Any]:
+        return [
+            m
+            for m in discord.messages(ids["logs"])
+            if any(e["kind"] == "alert" for e in m.jsonl_events())
+            and all(e.get("muted") is muted for e in m.jsonl_events() if e["kind"] == "alert")
+        ]
+
+    sidecar.wait_for(lambda: alert_posts(False))
+    assert alert_posts(False)[0].mention_roles == [role]
+    assert control(sidecar, "mute", {"alert": "process_down", "duration": "1h"})[0] == 200
+    sidecar.wait_for(lambda: alert_posts(True))
+    assert control(sidecar, "unmute", {"alert": "process_down"})[0] == 200
+    pinged_before = len(alert_posts(False))
+    sidecar.wait_for(lambda: len(alert_posts(False)) > pinged_before)
+    assert sidecar.stop() == 0
+    for post in alert_posts(True):
+        assert post.mention_roles == [] and post.flags & 4096, post.payload
+        assert post.payload["allowed_mentions"] == {"parse": []}
+    assert alert_posts(False)[-1].mention_roles == [role]
+    discord.assert_no_violations()

@@ -59,8 +59,7 @@ from astra.statistics import (
     StatusBoardStatistics,
     TransportStatistics,
 )
-from astra.streams.bus import Bus
-from astra.streams.router import Router
+from astra.streams.bus import configured_bus
 from astra.streams.windows import ChannelStream
 
 if TYPE_CHECKING:
@@ -85,23 +84,7 @@ class Sidecar:
         self.config = config
         self.redactor = redactor
         self.started = time.time()
-        streams = [
-            ChannelStream(
-                name,
-                interval=config.flush.interval,
-                critical_delay=config.flush.critical_delay,
-                clock=time.monotonic,
-                critical_per_minute=config.flush.critical_per_minute,
-            )
-            for name in CHANNELS
-        ]
-        self.bus = Bus(
-            Router(config.routes),
-            streams,
-            redactor,
-            max_events=config.buffer.max_events,
-            max_bytes=config.buffer.max_bytes,
-        )
+        self.bus = configured_bus(config, redactor)
         self.http_ingest = HttpIngest(
             self.ingest,
             max_body_bytes=config.ingest.max_body_bytes,

@@ -27,9 +27,7 @@ from astra.fleet.publisher import ENTRY_EVENTS
 from astra.fleet.silence import SilenceWatcher
 from astra.redaction import Redactor
 from astra.sinks.delivery import ChannelDelivery
-from astra.streams.bus import Bus
-from astra.streams.router import Router
-from astra.streams.windows import ChannelStream
+from astra.streams.bus import configured_bus
 
 log = logging.getLogger("astra.fleet")
 
@@ -82,23 +80,7 @@ class Poster:
         self._claim_after_s = lease_s
         self._fence = fence
         self.member = member
-        streams = [
-            ChannelStream(
-                name,
-                interval=config.flush.interval,
-                critical_delay=config.flush.critical_delay,
-                clock=time.monotonic,
-                critical_per_minute=config.flush.critical_per_minute,
-            )
-            for name in CHANNELS
-        ]
-        self.bus = Bus(
-            Router(config.routes),
-            streams,
-            redactor,
-            max_events=config.buffer.max_events,
-            max_bytes=config.buffer.max_bytes,
-        )
+        self.bus = configured_bus(config, redactor)
         self.acks = AckTracker()
         self.deliveries = [
             make_delivery(

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from typing import cast
 
 from msgspec.structs import force_setattr
 
+from astra.config import CHANNELS, Config
 from astra.events import Alert, Command, Error, Event, Listener, Log, encode, is_critical
 from astra.redaction import Redactor
 from astra.statistics import BusStatistics
@@ -167,3 +169,24 @@ def _by_count(stream: ChannelStream) -> int:
 
 def _by_bytes(stream: ChannelStream) -> int:
     return stream.evictable_bytes
+
+
+def configured_bus(config: Config, redactor: Redactor) -> Bus:
+    """The bus of a sidecar (or a fleet's poster): one stream a channel, as configured."""
+    streams = [
+        ChannelStream(
+            name,
+            interval=config.flush.interval,
+            critical_delay=config.flush.critical_delay,
+            clock=time.monotonic,
+            critical_per_minute=config.flush.critical_per_minute,
+        )
+        for name in CHANNELS
+    ]
+    return Bus(
+        Router(config.routes),
+        streams,
+        redactor,
+        max_events=config.buffer.max_events,
+        max_bytes=config.buffer.max_bytes,
+    )

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -19,19 +21,44 @@ from typing import Any
 STARTUP_TIMEOUT_S = 20.0
 
 
+# Ports for the servers the tests start (sidecars, Redis) come from below Linux's ephemeral
+# range (32768-60999), where the kernel finds ports for bind(0) and outgoing connections, and
+# each pytest-xdist worker hands out ports from its own block of that pool. So no two workers
+# ever get the same port, not even one that a test frees for a while to start a server on it
+# again (Redis killed and restarted), and no connection takes a port between free_port() and
+# the bind. A worker starts at a random place in its block, so two suites run at once on one
+# machine do not walk the same ports in step; the bind test below skips ports in use.
+PORT_POOL = range(20_000, 32_768)
+
+
+def _port_block() -> range:
+    """This test process's block of PORT_POOL: the whole pool without xdist."""
+    count = max(1, int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1")))
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    index = int(worker[2:]) % count if worker[2:].isdigit() else 0
+    size = len(PORT_POOL) // count
+    start = PORT_POOL.start + index * size
+    return range(start, start + size)
+
+
+_BLOCK = _port_block()
+_next_port = itertools.count(random.SystemRandom().randrange(len(_BLOCK)))
+
+
 def free_port() -> int:
-    """A port that is free for both TCP and UDP on 127.0.0.1 right now."""
-    for _ in range(50):
-        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
-            tcp.bind(("127.0.0.1", 0))
-            port = int(tcp.getsockname()[1])
+    """A port that is free for both TCP and UDP on 127.0.0.1 right now, from this worker's
+    block of ports (none other hands it out); each call gives the next one in turn."""
+    for _ in range(len(_BLOCK)):
+        port = _BLOCK[next(_next_port) % len(_BLOCK)]
         try:
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                tcp.bind(("127.0.0.1", port))
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
                 udp.bind(("127.0.0.1", port))
         except OSError:
             continue
         return port
-    raise RuntimeError("no free port")
+    raise RuntimeError(f"no free port in {_BLOCK}")
 
 
 def run_cli(

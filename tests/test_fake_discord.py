@@ -1067,9 +1067,10 @@ def test_outage() -> None:
     """outage answers 503 to every execute until it ends."""
     with FakeDiscord(bucket_limit=100) as discord:
         hook = discord.create_webhook(1)
-        discord.outage(0.6)
+        # Long enough for three requests on a loaded machine too.
+        discord.outage(2.0)
         assert [execute(hook, ok()).status for _ in range(3)] == [503] * 3
-        time.sleep(0.6)
+        time.sleep(2.0)
         assert execute(hook, ok()).status == 200
         assert len(discord.messages(1)) == 1
 
@@ -1078,22 +1079,23 @@ def test_ratelimit_next_then_retrying_early_is_a_violation() -> None:
     """An injected 429 is not a violation but retrying before retry_after is."""
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
-        discord.ratelimit_next(1, retry_after=0.5)
+        # Long enough for the next request to come early on a loaded machine too.
+        discord.ratelimit_next(1, retry_after=2.0)
         resp = execute(hook, ok())
         assert resp.status == 429
         assert resp.json() == {
             "message": "You are being rate limited.",
-            "retry_after": 0.5,
+            "retry_after": 2.0,
             "global": False,
         }
-        assert resp.headers["retry-after"] == "1"
+        assert resp.headers["retry-after"] == "2"
         assert resp.headers["x-ratelimit-remaining"] == "0"
-        assert resp.headers["x-ratelimit-reset-after"] == "0.500"
+        assert resp.headers["x-ratelimit-reset-after"] == "2.000"
         assert resp.headers["x-ratelimit-scope"] == "user"
         assert discord.violations == []  # the injected 429 itself is not the client's fault
         assert execute(hook, ok()).status == 429  # ... but ignoring it is
         assert discord.violations[0].startswith("ignored rate limit headers")
-        time.sleep(0.5)
+        time.sleep(2.0)
         assert execute(hook, ok()).status == 200
         assert len(discord.messages(1)) == 1
 
@@ -1146,11 +1148,13 @@ def test_delay_next_stores_message_after_client_timeout() -> None:
 
     with FakeDiscord() as discord:
         hook = discord.create_webhook(1)
-        discord.delay_next(1, 0.5)
+        # Stored 2 s after it came in: time enough, on a loaded machine too, to see it is not
+        # there yet once the client gave up (after 0.1 s).
+        discord.delay_next(1, 2.0)
         with pytest.raises(asyncio.TimeoutError):
             asyncio.run(post(hook.url))
         assert discord.messages(1) == []
-        deadline = time.monotonic() + 2
+        deadline = time.monotonic() + 30
         while not discord.messages(1) and time.monotonic() < deadline:
             time.sleep(0.02)
         assert len(discord.messages(1)) == 1  # Discord posted it; the client never knew

@@ -463,7 +463,10 @@ def test_memory_is_bounded_during_an_outage_and_drops_are_reported(
     sidecar.wait_for(lambda: len(discord.messages(ids["diagnostics"])) >= 1, timeout=20)
     discord.outage(6.0)
     events = [{"kind": "metric", "name": "load", "value": i, "id": f"o{i}"} for i in range(3000)]
-    send_http_batches(sidecar, events, size=100)
+    # In one request, so the whole flood is in before a window closes, however slow the
+    # machine. Sent in parts, a window closing between two of them would go out with the
+    # older events; events being delivered are never dropped, so the newer ones would go.
+    send_http_batches(sidecar, events, size=len(events))
     assert sidecar.health()["pending"] <= 1000
     sidecar.wait_for(lambda: "o2999" in posted_ids(discord, ids["performance"]), timeout=60)
     assert sidecar.stop() == 0

@@ -17,6 +17,20 @@ CHANNEL_NAMES = ("analytics", "diagnostics", "logs", "performance")
 Launch = Callable[..., Sidecar]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked ``slow`` run first, the longest first, then all the others in order.
+
+    Under pytest-xdist the first tests go out to the workers in turn, so the long waits start
+    at once, side by side, instead of one of them still running alone at the end of the run.
+    """
+
+    def longest_first(item: pytest.Item) -> float:
+        mark = item.get_closest_marker("slow")
+        return -float(mark.kwargs.get("seconds", 10)) if mark is not None else 0.0
+
+    items.sort(key=longest_first)
+
+
 class Clock:
     """A hand-driven clock: tests move ``now`` forward themselves."""
 

@@ -10,6 +10,8 @@ from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
 from tests.conftest import Launch, provisioned_channels, webhook_channels
 from tests.fake_discord import FakeDiscord
 from tests.sidecar import Sidecar
@@ -113,6 +115,7 @@ def test_attachment_is_named_by_seq_and_holds_whole_events(
     assert "guild join" in json.dumps(embed)
 
 
+@pytest.mark.slow
 def test_faults_lose_nothing_and_reorder_nothing(discord: FakeDiscord, launch: Launch) -> None:
     """5xx answers, connection resets and an outage lose, duplicate and reorder no event."""
     body, ids = webhook_channels(discord)
@@ -454,6 +457,7 @@ def test_oversized_text_is_cut_to_discord_limits(discord: FakeDiscord, launch: L
     assert not [r for r in discord.requests if r.status == 400]
 
 
+@pytest.mark.slow
 def test_memory_is_bounded_during_an_outage_and_drops_are_reported(
     discord: FakeDiscord, launch: Launch
 ) -> None:

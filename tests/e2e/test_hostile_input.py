@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import pytest
+
 from tests.conftest import Launch, webhook_channels
 from tests.fake_discord import FakeDiscord
 from tests.sidecar import Sidecar
@@ -34,6 +36,7 @@ def post_ok(sidecar: Sidecar, events: list[dict[str, Any]]) -> None:
     assert answer.status == 200 and not answer.body["rejected"], answer
 
 
+@pytest.mark.slow
 def test_a_flood_into_one_channel_does_not_evict_another_channels_events(
     discord: FakeDiscord, launch: Launch
 ) -> None:
@@ -60,6 +63,7 @@ def test_a_flood_into_one_channel_does_not_evict_another_channels_events(
     discord.assert_no_violations()
 
 
+@pytest.mark.slow
 def test_drop_counts_survive_a_long_outage_in_cumulative_reports(
     discord: FakeDiscord, launch: Launch
 ) -> None:
@@ -121,6 +125,7 @@ def test_astras_own_lifecycle_lines_cannot_be_forged_over_ingest(
     discord.assert_no_violations()
 
 
+@pytest.mark.slow
 def test_a_critical_event_every_second_gets_a_bounded_number_of_posts(
     discord: FakeDiscord, launch: Launch
 ) -> None:

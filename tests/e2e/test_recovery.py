@@ -140,6 +140,7 @@ class Scenario:
         self.sidecar.wait_for(lambda: posted(self.discord, self.ids, wanted))
 
 
+@pytest.mark.slow(seconds=135)  # the report comes 45-135 s after the start
 def test_a_report_after_a_restart_equals_the_report_without_one(launch: Launch) -> None:
     """Restarted mid-day by SIGTERM or SIGKILL, astra sends the same daily report (counts,
     tops, problem groups, alerts) as a sidecar that never stopped, and fires no alert twice."""

@@ -10,6 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from astra.sinks.status_board import is_board
 from tests.conftest import Launch, webhook_channels
 from tests.e2e.test_delivery import EXPECTED_CHANNEL, mixed_events, send_http_batches
@@ -100,6 +102,7 @@ def wait_all_posted(
     return ids_by_channel(discord, ids)
 
 
+@pytest.mark.slow
 def test_every_event_of_every_member_arrives_once_in_its_channel(
     discord: FakeDiscord, launch: Launch, redis_server: RedisServer
 ) -> None:
@@ -145,6 +148,7 @@ def poster_of(members: list[Sidecar]) -> Sidecar:
     return found[0]
 
 
+@pytest.mark.slow
 def test_posts_per_channel_stay_within_one_sidecars_budget(
     discord: FakeDiscord, launch: Launch, redis_server: RedisServer
 ) -> None:
@@ -337,6 +341,7 @@ def test_a_paused_former_poster_never_posts_after_losing_the_lease(
     assert after["holder"] == successor.health()["fleet"]["member"]
 
 
+@pytest.mark.slow
 def test_redis_crashing_with_unposted_entries_loses_none_the_members_still_hold(
     discord: FakeDiscord, launch: Launch, redis_server: RedisServer
 ) -> None:
@@ -390,6 +395,7 @@ def test_a_fleet_member_writes_no_file_in_any_role(
     assert list(workdir.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_malformed_entries_are_counted_and_skipped_and_a_trimmed_gap_is_reported(
     discord: FakeDiscord, launch: Launch, redis_server: RedisServer
 ) -> None:

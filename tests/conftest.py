@@ -18,17 +18,22 @@ Launch = Callable[..., Sidecar]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests marked ``slow`` run first, the longest first, then all the others in order.
+    """Tests marked ``slow`` run first, the longest first, each followed by a quick one.
 
-    Under pytest-xdist the first tests go out to the workers in turn, so the long waits start
-    at once, side by side, instead of one of them still running alone at the end of the run.
+    pytest-xdist hands each worker two tests to start with, then one at a time
+    (--maxschedchunk=1 in pyproject.toml): pairing each slow test with a quick one starts the
+    slow ones on different workers at once, so their waits overlap instead of adding up, and
+    none is left running alone at the end of the run.
     """
 
-    def longest_first(item: pytest.Item) -> float:
+    def seconds(item: pytest.Item) -> float:
         mark = item.get_closest_marker("slow")
-        return -float(mark.kwargs.get("seconds", 10)) if mark is not None else 0.0
+        return float(mark.kwargs.get("seconds", 10)) if mark is not None else 0.0
 
-    items.sort(key=longest_first)
+    slow = sorted((item for item in items if seconds(item)), key=seconds, reverse=True)
+    quick = [item for item in items if not seconds(item)]
+    paired = [item for pair in zip(slow, quick, strict=False) for item in pair]
+    items[:] = paired + slow[len(paired) // 2 :] + quick[len(paired) // 2 :]
 
 
 class Clock:

@@ -22,7 +22,7 @@ import msgspec
 
 from astra.config import Config, FleetConfig
 from astra.errors import ConfigError
-from astra.events import Event, Lifecycle
+from astra.events import Event, Lifecycle, Listener
 from astra.fleet.connection import Keys, RedisError, connect, describe, is_auth_error
 from astra.fleet.lease import Lease
 from astra.fleet.poster import MakeDelivery, Poster, PosterFigures
@@ -104,6 +104,13 @@ class Fleet:
         )
         # Poster figures of past leases, added to the current poster's.
         self._past = PosterFigures()
+        # Listeners on every poster's bus, which carries the whole fleet's events.
+        self._watchers: list[tuple[Listener, tuple[type[Event], ...] | None]] = []
+
+    def watch(self, listener: Listener, kinds: tuple[type[Event], ...] | None = None) -> None:
+        """Subscribe ``listener`` to the bus of every poster this member becomes: while it
+        holds the lease, the listener sees every member's events (stamped with their host)."""
+        self._watchers.append((listener, kinds))
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -296,6 +303,8 @@ class Fleet:
             fence=self._fence,
             lease_s=self.settings.lease,
         )
+        for listener, kinds in self._watchers:
+            poster.bus.subscribe(listener, kinds)
         poster.emit(
             Lifecycle(action="fleet_poster", detail=f"{self.member} posts (lease token {token})")
         )

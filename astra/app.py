@@ -310,7 +310,10 @@ class Sidecar:
                     min_interval_s=every,
                     keeps_board=lambda: self.fleet is None or self.fleet.role != "member",
                 )
-                self.bus.subscribe(self.board.observe, (Health, Alert))
+                if self.fleet is None:
+                    self.bus.subscribe(self.board.observe, (Health, Alert))
+                else:
+                    self._watch_fleet(self.board)
                 if not http.has_bot_token:
                     log.info(
                         "status board: without [discord] token astra cannot find its board "
@@ -327,6 +330,23 @@ class Sidecar:
                 trouble=lambda: pipeline_trouble(self.statistics(), stale_after),
             )
             log.info("heartbeat: calling the heartbeat URL every %g s while healthy", beat.interval)
+
+    def _watch_fleet(self, board: StatusBoard) -> None:
+        """The fleet's board folds the fleet's events, from the poster's bus: every member's,
+        the poster's own included (they come back through Redis stamped with its name, so
+        the local bus would count them twice), and the poster's member_silent alerts."""
+        assert self.fleet is not None
+
+        def new_lease(events: Sequence[Event]) -> None:
+            # The poster's first event: this board starts from what this lease sees.
+            if any(
+                isinstance(e, Lifecycle) and e.action == "fleet_poster" and not e.host
+                for e in events
+            ):
+                board.forget()
+
+        self.fleet.watch(new_lease, (Lifecycle,))
+        self.fleet.watch(board.observe, (Health, Alert))
 
     def _recovery_plan(self) -> tuple[float, str, list[str]] | None:
         """The report day's start and its label, when its history can be read back; else

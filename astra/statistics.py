@@ -198,6 +198,9 @@ class FleetStatistics(msgspec.Struct, frozen=True, kw_only=True):
     trimmed: int = 0  # as poster: events the stream bound dropped before they were read
     posts: int = 0  # as poster: posts Discord stored for the fleet
     silent: list[str] = msgspec.field(default_factory=list)  # members alerting as silent
+    # As poster: every member with a heartbeat in Redis when last looked (silent ones too;
+    # a member that left cleanly is gone); empty while not the poster.
+    members: list[str] = msgspec.field(default_factory=list)
 
 
 class StatusBoardStatistics(msgspec.Struct, frozen=True, kw_only=True):

@@ -389,6 +389,7 @@ class Fleet:
             token=self.lease.token if poster is not None else 0,
             **msgspec.structs.asdict(_add(past, live)),
             silent=self._silence.silent,
+            members=self._silence.members if poster is not None else [],
         )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from collections import Counter
@@ -440,3 +441,64 @@ def test_metrics_show_the_fleet_figures(launch: Launch, redis_server: RedisServe
     assert found[("astra_fleet_redis_up", ())] == 1
     assert found[("astra_fleet_published_events_total", ())] >= 100
     assert found[("astra_fleet_leases_total", ())] == fleet["leases"] == 1
+
+
+def board_hosts(discord: FakeDiscord, channel_id: int) -> str:
+    """The status board's Hosts field as plain text (markdown escapes removed), or ""."""
+    for message in discord.messages(channel_id):
+        if is_board({"embeds": message.embeds}):
+            fields = message.embeds[0].get("fields", [])
+            hosts = next((f["value"] for f in fields if f["name"] == "Hosts"), "")
+            return hosts.replace("\\", "")
+    return ""
+
+
+def fleet_health_rows(discord: FakeDiscord, channel_id: int) -> list[str]:
+    """The member rows of each fleet health posted on #diagnostics (escapes removed)."""
+    return [
+        "\n".join(f["value"] for f in embed.get("fields", [])).replace("\\", "")
+        for message in discord.messages(channel_id)
+        for embed in message.embeds
+        if embed.get("title", "").startswith("🩺 fleet health")
+    ]
+
+
+def test_the_fleet_board_and_diagnostics_health_cover_every_member(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """The fleet's one board lists every member with its latest score (and drops one that
+    left cleanly), and #diagnostics shows one fleet health with a row per member."""
+    with_health = QUIET.replace(
+        "[collectors.health]\nenabled = false", "[collectors.health]\ninterval = 0.5"
+    )
+    members, ids = start_fleet(discord, launch, redis_server, quiet=with_health)
+    channel = ids["diagnostics"]
+    names = [f"member-{i}" for i in range(3)]
+
+    def scored(text: str, who: list[str]) -> bool:
+        return all(re.search(rf"^\S+ {name} · \d+/100$", text, re.M) for name in who)
+
+    members[0].wait_for(lambda: scored(board_hosts(discord, channel), names), interval=0.2)
+    members[0].wait_for(
+        lambda: any(
+            all(re.search(rf"\*\*{name}\*\* \d+/100 · checked", rows) for name in names)
+            for rows in fleet_health_rows(discord, channel)
+        ),
+        interval=0.2,
+    )
+    # A member that stops cleanly leaves the fleet: the board no longer lists it.
+    leaver = next(m for m in members if m.health()["role"] == "member")
+    gone = leaver.health()["fleet"]["member"]
+    assert leaver.stop() == 0, leaver.stderr
+    staying = [n for n in names if n != gone]
+    poster = next(m for m in members if m is not leaver and m.health()["role"] == "poster")
+    poster.wait_for(
+        lambda: (
+            gone not in board_hosts(discord, channel)
+            and scored(board_hosts(discord, channel), staying)
+        ),
+        interval=0.2,
+    )
+    boards = [m for m in discord.messages(channel) if is_board({"embeds": m.embeds})]
+    assert len(boards) == 1
+    discord.assert_no_violations()

@@ -116,6 +116,12 @@ class BoardFold:
             elif isinstance(event, Alert):
                 self._firing.pop((event.host, event.rule, event.subject), None)
 
+    def own_alerts_only(self) -> BoardFold:
+        """A fold holding only the alerts from no member (the poster's ``member_silent``)."""
+        fold = BoardFold()
+        fold._firing = {key: a for key, a in self._firing.items() if not a.host}
+        return fold
+
     def alerts(self, fleet: FleetStatistics | None) -> list[Alert]:
         """The alerts firing now; in a fleet, only those of members still in it and the
         poster's own, which come from no member (``member_silent``)."""
@@ -202,8 +208,9 @@ class StatusBoard:
 
     def forget(self) -> None:
         """Start again from the next events (a new lease: what this member folded as a
-        former poster is not the fleet's state now)."""
-        self.fold = BoardFold()
+        former poster is not the fleet's state now), keeping only the poster's own alerts,
+        which its silence watcher still tracks and will resolve."""
+        self.fold = self.fold.own_alerts_only()
 
     def state(self, *, stopped: bool = False) -> BoardState:
         """What the board shows now."""

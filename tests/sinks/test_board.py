@@ -185,3 +185,19 @@ def test_the_fold_keys_alerts_by_member_and_follows_the_members_in_redis() -> No
     assert [r.name for r in fold.members(FleetStatistics())] == ["alpha", "beta"]
     # A single sidecar: no member rows, the latest check as before.
     assert fold.members(None) == [] and fold.latest is not None and fold.latest.score == 10
+
+
+def test_a_new_lease_keeps_only_the_posters_own_alerts() -> None:
+    """A board starting afresh drops members' checks and alerts, but keeps the member_silent
+    alerts its own silence watcher still tracks (and will resolve)."""
+    fold = BoardFold()
+    fold.observe(
+        [
+            Alert(rule="cpu", subject="host", state="firing", host="alpha"),
+            Alert(rule="member_silent", subject="member:gamma", state="firing"),
+            Health(ts=NOW, score=70, host="alpha"),
+        ]
+    )
+    fresh = fold.own_alerts_only()
+    assert [a.rule for a in fresh.alerts(FleetStatistics())] == ["member_silent"]
+    assert fresh.members(FleetStatistics()) == [] and fresh.latest is None

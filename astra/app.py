@@ -7,7 +7,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from functools import partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -391,12 +391,15 @@ class Sidecar:
     async def _keep_fleet_report(
         self,
         session: aiohttp.ClientSession,
-        emit: Callable[[Event], None],
         subscribe: Subscribe,
     ) -> None:
         """While this member is the fleet's poster: the fleet's daily report, folded from
         every member's events on the poster's bus and, for the day before the takeover, read
-        back from the channels (where every member's events were posted)."""
+        back from the channels (where every member's events were posted).
+
+        The report and the read-back's lines are this member's own events: they reach the
+        channels through Redis like any member's, so a poster that dies before posting its
+        report leaves it to the next poster to claim and post."""
         on = self.config.collectors.report
         report = DailyReportCollector(on.time, on.timezone, routes=self.config.routes)
         live = LiveIds()
@@ -414,7 +417,7 @@ class Sidecar:
 
                 try:
                     counted_from, coverage = await DayReadBack(
-                        self.config, session, self.limiter, emit=emit, label="fleet report"
+                        self.config, session, self.limiter, emit=self.emit, label="fleet report"
                     ).run(plan, before=takeover, restore=restore)
                 finally:
                     live.stop()
@@ -429,7 +432,7 @@ class Sidecar:
                 )
             while True:
                 for event in report.collect():
-                    emit(event)
+                    self.emit(event)
                 await anyio.sleep(REPORT_CHECK_INTERVAL_S)
         finally:
             self.fleet_report = None

@@ -42,8 +42,8 @@ PUBLISH_INTERVAL_S = 0.1
 HEARTBEAT_MIN_S = 1.0
 HEARTBEAT_MAX_S = 5.0
 CONFIRM_S = 1.0
-# Work that runs while this member holds the lease, given the poster's emit and subscribe.
-LeaseTask = Callable[[Callable[[Event], None], Subscribe], Coroutine[Any, Any, None]]
+# Work that runs while this member holds the lease, given how to subscribe to the poster's bus.
+LeaseTask = Callable[[Subscribe], Coroutine[Any, Any, None]]
 DEGRADED_NOTE = "Redis unreachable: {member} posts by itself until it is back"
 
 _HEARTBEAT = """
@@ -119,9 +119,9 @@ class Fleet:
         self._watchers.append((listener, kinds))
 
     def on_lease(self, task: LeaseTask) -> None:
-        """Run ``task(emit, subscribe)`` for as long as each lease this member holds lasts,
-        on that poster's bus; it is cancelled with the lease. It should subscribe before its
-        first ``await``: the poster's reading starts right after."""
+        """Run ``task(subscribe)`` for as long as each lease this member holds lasts, with
+        ``subscribe`` to that poster's bus; it is cancelled with the lease. It should
+        subscribe before its first ``await``: the poster's reading starts right after."""
         self._lease_tasks.append(task)
 
     # --- lifecycle ----------------------------------------------------------------------
@@ -326,7 +326,7 @@ class Fleet:
             async with anyio.create_task_group() as group:
                 self._poster_scope = group.cancel_scope
                 for task in self._lease_tasks:
-                    group.start_soon(task, poster.emit, poster.bus.subscribe)
+                    group.start_soon(task, poster.bus.subscribe)
                 group.start_soon(poster.run)
                 while True:
                     await anyio.sleep(renew_every)

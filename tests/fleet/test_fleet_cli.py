@@ -440,3 +440,38 @@ def test_metrics_show_the_fleet_figures(launch: Launch, redis_server: RedisServe
     assert found[("astra_fleet_redis_up", ())] == 1
     assert found[("astra_fleet_published_events_total", ())] >= 100
     assert found[("astra_fleet_leases_total", ())] == fleet["leases"] == 1
+
+
+def test_two_fleets_with_their_own_key_prefix_share_one_redis_without_mixing(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """Two fleets on one Redis, told apart by ``key_prefix`` alone: each has its own poster,
+    members and stream, and each fleet's channels get only its own events."""
+    channels_a, ids_a = webhook_channels(discord)
+    channels_b, ids_b = webhook_channels(discord, first_id=1419858425424263000)
+    # One fleet on the default prefix ("astra"), the other on its own.
+    alpha = launch(fleet_body(channels_a, redis_server.url, "alpha-1"))
+    beta = launch(fleet_body(channels_b, redis_server.url, "beta-1", 'key_prefix = "beta"\n'))
+    poster_of([alpha]), poster_of([beta])
+    sent_a, sent_b = mixed_events("alpha", 500), mixed_events("beta", 500)
+    send_http_batches(alpha, sent_a)
+    send_http_batches(beta, sent_b)
+    fleets = ((alpha, ids_a, sent_a, "beta"), (beta, ids_b, sent_b, "alpha"))
+    for member, ids, sent, other in fleets:
+        posted = wait_all_posted(member, discord, ids, sent, [alpha, beta])
+        theirs = {i for c in posted.values() for i in c if i.startswith(f"{other}-")}
+        assert theirs == set(), sorted(theirs)[:5]
+        # Nor does the other fleet's member show up in a post (per-member rows, alerts).
+        messages = [m for cid in ids.values() for m in discord.messages(cid)]
+        assert not [m for m in messages if f"{other}-1" in json.dumps(m.payload)]
+    client = redis_server.client()
+    for prefix, name in (("astra", "alpha-1"), ("beta", "beta-1")):
+        assert client.hkeys(f"{prefix}:members") == [name.encode()]
+        lease: Any = client.get(f"{prefix}:lease")
+        assert lease.endswith(f"|{name}".encode())
+        entries: Any = client.xrange(f"{prefix}:events")
+        assert entries and {fields[b"m"] for _id, fields in entries} == {name.encode()}
+    for member, name in ((alpha, "alpha-1"), (beta, "beta-1")):
+        fleet = member.health()["fleet"]
+        assert fleet["lease_holder"] == name and fleet["silent_members"] == []
+    discord.assert_no_violations()

@@ -475,3 +475,20 @@ def test_two_fleets_with_their_own_key_prefix_share_one_redis_without_mixing(
         fleet = member.health()["fleet"]
         assert fleet["lease_holder"] == name and fleet["silent_members"] == []
     discord.assert_no_violations()
+
+
+def test_a_poster_whose_memory_bound_is_below_one_entry_still_posts(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """With ``buffer.max_events`` below a stream entry's 2,000 events, the poster still reads
+    (one entry at a time when it holds nothing) and posts every event."""
+    channels, ids = webhook_channels(discord)
+    member = launch("[buffer]\nmax_events = 1000\n" + fleet_body(channels, redis_server.url, "m"))
+    poster_of([member])
+    sent = [
+        {"kind": "log", "level": "info", "message": f"small {i}", "id": f"small-{i}"}
+        for i in range(300)
+    ]
+    send_http_batches(member, sent, size=100)
+    wait_all_posted(member, discord, ids, sent, [member])
+    assert member.health()["statistics"]["fleet"]["read_events"] >= 300

@@ -6,6 +6,7 @@ import json
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -36,12 +37,18 @@ enabled = false
 
 
 def fleet_body(
-    channels: str, url: str, name: str, extra: str = "", interval: float = 1, quiet: str = QUIET
+    channels: str,
+    url: str,
+    name: str,
+    extra: str = "",
+    interval: float = 1,
+    quiet: str = QUIET,
+    lease: float = 2,
 ) -> str:
     """A member's config: the shared channels, fast windows, and a short lease."""
     return (
         f"{channels}\n[flush]\ninterval = {interval}\ncritical_delay = 0.2\n{quiet}\n"
-        f'[fleet]\nredis = "{url}"\nname = "{name}"\nlease = 2\nsilent_after = 3\n'
+        f'[fleet]\nredis = "{url}"\nname = "{name}"\nlease = {lease:g}\nsilent_after = 3\n'
         f"fallback_after = 2\n{extra}"
     )
 
@@ -492,3 +499,78 @@ def test_a_poster_whose_memory_bound_is_below_one_entry_still_posts(
     send_http_batches(member, sent, size=100)
     wait_all_posted(member, discord, ids, sent, [member])
     assert member.health()["statistics"]["fleet"]["read_events"] >= 300
+
+
+def test_a_stream_really_trimmed_by_maxlen_is_counted_and_warned_about_on_logs(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """Discord down, so the poster stops reading at its memory bound while its member keeps
+    appending: Redis's ``MAXLEN ~`` really trims unread entries, and once Discord is back
+    #logs warns how many events were trimmed, ``trimmed`` counts exactly those, and every
+    other event is posted."""
+    channels, ids = webhook_channels(discord)
+    body = fleet_body(channels, redis_server.url, "solo", "max_stream_len = 100\n", lease=1)
+    member = launch("[buffer]\nmax_events = 2500\n" + body)
+    poster_of([member])
+    client = redis_server.client()
+    discord.outage(120)
+
+    def fleet() -> dict[str, Any]:
+        figures: dict[str, Any] = member.health()["statistics"]["fleet"]
+        return figures
+
+    # The poster reads these and holds them while Discord refuses: past 500 of them its
+    # bound (2,500) has no room left for a 2,000-event entry, so it reads no more meanwhile.
+    sent = mixed_events("held", 1000)
+    send_http_batches(member, sent)
+    member.wait_for(lambda: fleet()["read_events"] > 500)
+
+    def appended_since(entries: int) -> Callable[[], bool]:
+        return lambda: int(fleet()["published_entries"]) > entries
+
+    def trimmed_unread() -> int:
+        """At least this many entries were neither read by the poster nor are in Redis."""
+        figures = fleet()
+        in_redis = client.xlen("astra:events")
+        return int(figures["published_entries"] - figures["read_entries"] - in_redis)
+
+    # Small batches, one for each channel, so each publishing round appends four small
+    # entries; until Redis trims some the poster never read.
+    for round_ in range(1000):
+        if trimmed_unread() > 0:
+            break
+        entries = fleet()["published_entries"]
+        events = mixed_events(f"r{round_}", 4)
+        send_http_batches(member, events)
+        sent += events
+        member.wait_for(appended_since(entries), timeout=30, interval=0.01)
+    assert trimmed_unread() > 0, fleet()
+    discord.outage(0)
+
+    def warnings() -> list[str]:
+        return [
+            e["message"]
+            for e in discord.all_events(ids["logs"])
+            if e["kind"] == "log" and "were trimmed from the Redis stream" in e["message"]
+        ]
+
+    def settled() -> bool:
+        figures = fleet()
+        accounted = figures["read_events"] + figures["trimmed"] == figures["published_events"]
+        return accounted and bool(warnings())
+
+    # Every appended event is read or counted as trimmed, and #logs said so.
+    member.wait_for(settled, timeout=60)
+    figures = fleet()
+    lost = sum(int(m.split(" events of ")[0].replace(",", "")) for m in warnings())
+    assert lost == figures["trimmed"] > 0, (warnings(), figures)
+    assert warnings()[0].endswith("before the poster read them (raise fleet.max_stream_len)")
+    # Every sent event that was not trimmed is posted.
+    want = {e["id"] for e in sent}
+
+    def missing() -> int:
+        return len(want - {i for c in ids_by_channel(discord, ids).values() for i in c})
+
+    member.wait_for(lambda: missing() == figures["trimmed"])
+    found = samples(scrape(member)[0])
+    assert found[("astra_fleet_trimmed_events_total", ())] == figures["trimmed"]

@@ -12,6 +12,7 @@ seconds (wall clock) unless a name says otherwise. Base layer: no I/O, no astra 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import msgspec
@@ -93,6 +94,43 @@ class DeliveryStatistics(msgspec.Struct, frozen=True, kw_only=True):
     last_post: float | None = None  # when the last post was stored
     latency_ms: LatencySketch = msgspec.field(default_factory=LatencySketch)  # event ts -> post
     problem: str = ""  # what a person must fix in the configuration ("" when nothing)
+
+
+def merged_sketch(parts: Sequence[LatencySketch]) -> LatencySketch:
+    """One sketch of every value the parts counted (same relative accuracy): exact, since
+    a log-histogram's buckets add up."""
+    buckets: dict[int, int] = {}
+    for part in parts:
+        for bucket, count in part.buckets.items():
+            buckets[bucket] = buckets.get(bucket, 0) + count
+    return LatencySketch(
+        relative_accuracy=parts[0].relative_accuracy if parts else 0.01,
+        count=sum(p.count for p in parts),
+        sum=sum(p.sum for p in parts),
+        zeros=sum(p.zeros for p in parts),
+        max=max((p.max for p in parts), default=0.0),
+        buckets=buckets,
+    )
+
+
+def combined_delivery(parts: Sequence[DeliveryStatistics]) -> DeliveryStatistics:
+    """One channel's delivery by several senders of one sidecar (its own, and the fleet's
+    poster in each lease it held): counts added, the latest post, latencies merged. The
+    first part gives the mode; the first problem found is kept."""
+    last = [p.last_post for p in parts if p.last_post is not None]
+    return DeliveryStatistics(
+        mode=parts[0].mode,
+        posts=sum(p.posts for p in parts),
+        posted_events=sum(p.posted_events for p in parts),
+        failed_posts=sum(p.failed_posts for p in parts),
+        retries=sum(p.retries for p in parts),
+        rate_limited=sum(p.rate_limited for p in parts),
+        undeliverable=sum(p.undeliverable for p in parts),
+        inflight=sum(p.inflight for p in parts),
+        last_post=max(last) if last else None,
+        latency_ms=merged_sketch([p.latency_ms for p in parts]),
+        problem=next((p.problem for p in parts if p.problem), ""),
+    )
 
 
 class RateLimiterStatistics(msgspec.Struct, frozen=True, kw_only=True):

@@ -14,7 +14,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -22,7 +23,7 @@ import msgspec
 
 from astra.config import Config, FleetConfig
 from astra.errors import ConfigError
-from astra.events import Event, Lifecycle
+from astra.events import Event, Lifecycle, Listener, Subscribe
 from astra.fleet.connection import Keys, RedisError, connect, describe, is_auth_error
 from astra.fleet.lease import Lease
 from astra.fleet.poster import MakeDelivery, Poster, PosterFigures
@@ -30,7 +31,7 @@ from astra.fleet.publisher import Publisher
 from astra.fleet.silence import SilenceWatcher
 from astra.redaction import Redactor
 from astra.sinks.delivery import ChannelDelivery
-from astra.statistics import FleetStatistics
+from astra.statistics import DeliveryStatistics, FleetStatistics, combined_delivery
 from astra.streams.windows import ChannelStream, Window
 
 log = logging.getLogger("astra.fleet")
@@ -41,6 +42,8 @@ PUBLISH_INTERVAL_S = 0.1
 HEARTBEAT_MIN_S = 1.0
 HEARTBEAT_MAX_S = 5.0
 CONFIRM_S = 1.0
+# Work that runs while this member holds the lease, given how to subscribe to the poster's bus.
+LeaseTask = Callable[[Subscribe], Coroutine[Any, Any, None]]
 DEGRADED_NOTE = "Redis unreachable: {member} posts by itself until it is back"
 
 _HEARTBEAT = """
@@ -104,6 +107,22 @@ class Fleet:
         )
         # Poster figures of past leases, added to the current poster's.
         self._past = PosterFigures()
+        # Each channel's delivery figures of past leases, added to the current poster's.
+        self._past_delivery: dict[str, DeliveryStatistics] = {}
+        # Listeners on every poster's bus, which carries the whole fleet's events.
+        self._watchers: list[tuple[Listener, tuple[type[Event], ...] | None]] = []
+        self._lease_tasks: list[LeaseTask] = []
+
+    def watch(self, listener: Listener, kinds: tuple[type[Event], ...] | None = None) -> None:
+        """Subscribe ``listener`` to the bus of every poster this member becomes: while it
+        holds the lease, the listener sees every member's events (stamped with their host)."""
+        self._watchers.append((listener, kinds))
+
+    def on_lease(self, task: LeaseTask) -> None:
+        """Run ``task(subscribe)`` for as long as each lease this member holds lasts, with
+        ``subscribe`` to that poster's bus; it is cancelled with the lease. It should
+        subscribe before its first ``await``: the poster's reading starts right after."""
+        self._lease_tasks.append(task)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -296,6 +315,8 @@ class Fleet:
             fence=self._fence,
             lease_s=self.settings.lease,
         )
+        for listener, kinds in self._watchers:
+            poster.bus.subscribe(listener, kinds)
         poster.emit(
             Lifecycle(action="fleet_poster", detail=f"{self.member} posts (lease token {token})")
         )
@@ -304,6 +325,8 @@ class Fleet:
         try:
             async with anyio.create_task_group() as group:
                 self._poster_scope = group.cancel_scope
+                for task in self._lease_tasks:
+                    group.start_soon(task, poster.bus.subscribe)
                 group.start_soon(poster.run)
                 while True:
                     await anyio.sleep(renew_every)
@@ -345,6 +368,11 @@ class Fleet:
 
     def _keep_figures(self, poster: Poster) -> None:
         self._past = _add(self._past, poster.figures())
+        for delivery in poster.deliveries:
+            parts = [delivery.statistics()]
+            if delivery.name in self._past_delivery:
+                parts.insert(0, self._past_delivery[delivery.name])
+            self._past_delivery[delivery.name] = combined_delivery(parts)
 
     # --- figures ------------------------------------------------------------------------
 
@@ -354,6 +382,13 @@ class Fleet:
         if self.poster is not None:
             return "poster"
         return "fallback" if self._fallback else "member"
+
+    def delivery_statistics(self) -> dict[str, list[DeliveryStatistics]]:
+        """Each channel's posts for the fleet: past leases' and the current poster's."""
+        parts = {name: [past] for name, past in self._past_delivery.items()}
+        for delivery in self.poster.deliveries if self.poster is not None else ():
+            parts.setdefault(delivery.name, []).append(delivery.statistics())
+        return parts
 
     def statistics(self) -> FleetStatistics:
         """This member's fleet figures now."""

@@ -127,6 +127,14 @@ def test_every_event_of_every_member_arrives_once_in_its_channel(
         assert posted[channel][event["id"]] == 1, (event["id"], channel)
     roles = Counter(m.health()["role"] for m in members)
     assert roles == {"poster": 1, "member": 2}
+    # The poster's figures count the fleet's posts; members posted nothing themselves.
+    posted_events = {
+        m.health()["role"]: sum(
+            c["delivery"]["posted_events"] for c in m.health()["statistics"]["channels"].values()
+        )
+        for m in members
+    }
+    assert posted_events["poster"] >= len(sent) and posted_events["member"] == 0
     holder = {m.health()["fleet"]["lease_holder"] for m in members}
     assert len(holder) == 1 and holder <= {f"member-{i}" for i in range(3)}
     # One status board for the fleet, kept by the poster: members never post or edit one.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from astra.events import Error, Event, Latency, Log, Process, System
+from astra.events import Error, Event, Latency, Log, Performance, Process, Quantiles, System
 from astra.quantiles import LogHistogram
 from astra.sinks.messages import Embed
 from astra.sinks.render import render_window
@@ -66,3 +66,34 @@ def test_a_degraded_window_says_so_and_single_sidecars_look_as_before() -> None:
     assert fields["⚠️ Degraded"] == note
     plain = render_window(window("logs", [Log(level="info", message="x")]))
     assert not any(e.title.startswith("🛰️") for e in plain)
+
+
+def test_the_performance_summary_adds_up_the_members_and_names_whose_host_it_shows() -> None:
+    """#performance in a fleet: the pipeline figures are every member's latest added up
+    (delivery latency from the poster), the host shown is the busiest member's and says so,
+    and two members' processes of one name are two rows."""
+    delivery = Quantiles(of="delivery", count=900, p50=800, p95=1500, p99=2100, max=2500)
+    events: list[Event] = [
+        Performance(window_s=60, events_in=100, events_per_s=1.5, queue_depth=7, host="alpha"),
+        Performance(window_s=60, events_in=300, events_per_s=5.0, queue_depth=1, host="alpha"),
+        Performance(
+            window_s=60,
+            events_in=50,
+            events_per_s=1.0,
+            delivered=900,
+            delivery_ms=delivery,
+            host="beta",
+        ),
+        System(interval_s=60, cpu_percent=12.5, memory_percent=40.0, host="alpha"),
+        System(interval_s=60, cpu_percent=88.0, memory_percent=70.0, host="beta"),
+        Process(name="bot", host="alpha"),
+        Process(name="bot", running=False, host="beta"),
+    ]
+    embeds = render_window(window("performance", events))
+    fields = {f.name: f.value for f in embeds[0].fields}
+    assert "in **6/s**" in fields["Pipeline"] and "(350 in" in fields["Pipeline"]
+    assert "queue 1 · delivered 900" in fields["Pipeline"]
+    assert "p99 2.1 s" in fields["Event → Discord"]
+    assert "CPU · beta" in fields and "**88.0 %**" in fields["CPU · beta"]
+    processes = "\n".join(v for k, v in fields.items() if k.startswith("Process"))
+    assert "alpha/bot" in processes and "beta/bot" in processes

@@ -149,6 +149,8 @@ class Sidecar:
         """In a fleet, the report the control endpoint answers from, or why there is none."""
         if self.fleet_report is not None:
             return self.fleet_report
+        if not self.config.collectors.report.enabled:
+            return "the daily report is off ([collectors.report] enabled = false)"
         holder = (self.fleet.lease.holder if self.fleet else "") or "no member yet"
         return f"in a fleet the daily report is kept by the poster ({holder}): ask its bot"
 

@@ -122,3 +122,18 @@ def test_a_restarted_member_restores_its_own_alerts_not_another_members(
     assert restarted.stop() == 0, restarted.stderr
     member_alerts = [e for e in discord.all_events(ids["logs"]) if e["kind"] == "alert"]
     assert {e.get("host") for e in member_alerts} == {"member-0"}
+
+
+def test_astra_report_in_a_fleet_with_the_report_off_says_it_is_off(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """With ``[collectors.report] enabled = false`` no member keeps a report, so ``/astra
+    report`` says the report is off instead of sending people to the poster's bot."""
+    channels, _ids = readable_channels(discord)
+    off = "[collectors.report]\nenabled = false\n" + CONTROL
+    member = launch(fleet_body(channels, redis_server.url, "member-0", extra=off))
+    member.wait_for(lambda: member.health()["role"] == "poster", timeout=30)
+    status, answer = control(member, "report")
+    assert member.stop() == 0, member.stderr
+    assert status == 200
+    assert "enabled = false" in answer["error"], answer

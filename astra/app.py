@@ -8,7 +8,6 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
-from functools import partial
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -23,7 +22,6 @@ from astra.collectors.control_views import ControlViews
 from astra.collectors.ingest_http import HttpIngest
 from astra.collectors.ingest_udp import UdpIngest
 from astra.collectors.pipeline import PipelineReporter
-from astra.collectors.report import CHECK_INTERVAL_S as REPORT_CHECK_INTERVAL_S
 from astra.collectors.report import DailyReportCollector
 from astra.collectors.suite import Collectors
 from astra.config import (
@@ -36,6 +34,7 @@ from astra.config import (
 )
 from astra.day_readback import DayPlan, DayReadBack, LiveIds, clock, plan_day
 from astra.events import Alert, ConfigLoaded, Event, Health, Lifecycle, Subscribe, run_id
+from astra.fleet_report import FleetReport
 from astra.redaction import Redactor
 from astra.sinks.delivery import ChannelDelivery
 from astra.sinks.discord_http import DiscordHttp
@@ -142,13 +141,13 @@ class Sidecar:
         # Ids of live events while today's history is read back.
         self._live = LiveIds()
         self.bus.subscribe(self._live.observe, None)
-        # In a fleet, while this member posts: the fleet's daily report.
-        self.fleet_report: DailyReportCollector | None = None
+        # In a fleet: the fleet's daily report, kept while this member posts.
+        self.fleet_report: FleetReport | None = None
 
     def _fleet_daily_report(self) -> DailyReportCollector | str:
         """In a fleet, the report the control endpoint answers from, or why there is none."""
-        if self.fleet_report is not None:
-            return self.fleet_report
+        if self.fleet_report is not None and self.fleet_report.report is not None:
+            return self.fleet_report.report
         if not self.config.collectors.report.enabled:
             return "the daily report is off ([collectors.report] enabled = false)"
         holder = (self.fleet.lease.holder if self.fleet else "") or "no member yet"
@@ -176,10 +175,11 @@ class Sidecar:
         deliveries = {d.name: d.statistics() for d in self.deliveries}
         if self.fleet is not None:
             # A member's own deliveries post only without Redis; as the fleet's poster it
-            # posts through the poster's: the channel's figures are all of them.
+            # posts through the poster's: the channel's figures are all of them (past
+            # leases first, then the current one, then its own, as the leases add up).
             for name, parts in self.fleet.delivery_statistics().items():
                 if name in deliveries:
-                    deliveries[name] = combined_delivery([deliveries[name], *parts])
+                    deliveries[name] = combined_delivery([*parts, deliveries[name]])
         idle = DeliveryStatistics(mode="preview")
         return SidecarStatistics(
             version=__version__,
@@ -277,7 +277,10 @@ class Sidecar:
                 async with anyio.create_task_group() as deliveries:
                     if self.fleet is not None:
                         if self.config.collectors.report.enabled:
-                            self.fleet.on_lease(partial(self._keep_fleet_report, session))
+                            self.fleet_report = FleetReport(
+                                self.config, self.fleet, session, self.limiter, self.emit
+                            )
+                            self.fleet.on_lease(self.fleet_report.run)
                         deliveries.start_soon(self.fleet.run, self.deliveries, make_delivery)
                     for delivery in self.deliveries if self.fleet is None else ():
                         deliveries.start_soon(delivery.run)
@@ -377,8 +380,16 @@ class Sidecar:
         if plan:
             now = clock(self.started, ZoneInfo(self.config.collectors.report.timezone))
             why = f"reading today's history back needs {', '.join(plan)}"
-            log.info("recovery: today's report starts now (%s): %s", now, why)
-            self.emit(Lifecycle(action="report_starts_now", detail=f"counted from {now}: {why}"))
+            if self.fleet is not None:
+                # A member keeps no report: what it cannot take up is its own alert state.
+                line = f"{self.fleet.member}'s alerts and watched processes start afresh"
+                log.info("recovery: %s: %s", line, why)
+                self.emit(Lifecycle(action="history_not_read", detail=f"{line}: {why}"))
+            else:
+                log.info("recovery: today's report starts now (%s): %s", now, why)
+                self.emit(
+                    Lifecycle(action="report_starts_now", detail=f"counted from {now}: {why}")
+                )
             self.collectors.recovered(self.started, f"counted from {now}; {why}")
         return None
 
@@ -405,55 +416,6 @@ class Sidecar:
         finally:
             self._live.stop()
             self.collectors.recovered(counted_from, coverage)
-
-    async def _keep_fleet_report(
-        self,
-        session: aiohttp.ClientSession,
-        subscribe: Subscribe,
-    ) -> None:
-        """While this member is the fleet's poster: the fleet's daily report, folded from
-        every member's events on the poster's bus and, for the day before the takeover, read
-        back from the channels (where every member's events were posted).
-
-        The report and the read-back's lines are this member's own events: they reach the
-        channels through Redis like any member's, so a poster that dies before posting its
-        report leaves it to the next poster to claim and post."""
-        on = self.config.collectors.report
-        report = DailyReportCollector(on.time, on.timezone, routes=self.config.routes)
-        live = LiveIds()
-        subscribe(report.observe_many, None)
-        subscribe(live.observe, None)
-        takeover = time.time()
-        self.fleet_report = report
-        try:
-            plan = plan_day(self.config, takeover) if self.config.recovery.enabled else []
-            if isinstance(plan, DayPlan):
-                live.start()
-
-                def restore(batch: Sequence[Event]) -> None:
-                    report.fold(live.unseen(batch))
-
-                try:
-                    counted_from, coverage = await DayReadBack(
-                        self.config, session, self.limiter, emit=self.emit, label="fleet report"
-                    ).run(plan, before=takeover, restore=restore)
-                finally:
-                    live.stop()
-                report.recovered(counted_from, coverage)
-            elif plan:
-                member = self.fleet.member if self.fleet is not None else ""
-                now = clock(takeover, ZoneInfo(on.timezone))
-                why = f"reading the day back needs {', '.join(plan)}"
-                log.info("fleet report: counted from %s, when this member became the poster", now)
-                report.recovered(
-                    takeover, f"counted from {now}, when {member} became the poster; {why}"
-                )
-            while True:
-                for event in report.collect():
-                    self.emit(event)
-                await anyio.sleep(REPORT_CHECK_INTERVAL_S)
-        finally:
-            self.fleet_report = None
 
     async def _start_ingest(self) -> None:
         ingest = self.config.ingest

@@ -131,9 +131,11 @@ class DayReadBack:
         before: float,
         restore: Callable[[Sequence[Event]], None],
         skip_run: str = "",
+        end: float | None = None,
     ) -> tuple[float, str]:
         """Read the posts from the day's start until ``before`` (unix s), skipping the
-        attachments of run ``skip_run``, and hand each batch to ``restore``, oldest first.
+        attachments of run ``skip_run``, and hand each batch to ``restore``, oldest first
+        (``end``: only events before it).
 
         Returns the time the day now counts from and what the report should say about its
         coverage ("" when the whole day was read)."""
@@ -153,6 +155,7 @@ class DayReadBack:
                 reader,
                 histories,
                 start=plan.start,
+                end=end,
                 before=snowflake_at(before),
                 max_messages=bounds.max_messages,
                 max_bytes=bounds.max_bytes,

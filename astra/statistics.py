@@ -114,12 +114,13 @@ def merged_sketch(parts: Sequence[LatencySketch]) -> LatencySketch:
 
 
 def combined_delivery(parts: Sequence[DeliveryStatistics]) -> DeliveryStatistics:
-    """One channel's delivery by several senders of one sidecar (its own, and the fleet's
-    poster in each lease it held): counts added, the latest post, latencies merged. The
-    first part gives the mode; the first problem found is kept."""
+    """One channel's delivery by several senders of one sidecar (the fleet's poster in each
+    lease it held, and its own): counts added, the latest post, latencies merged. The last
+    part gives the mode; the first problem found is kept. Parts are added in their order:
+    keep it the same from call to call, or float sums may go backwards."""
     last = [p.last_post for p in parts if p.last_post is not None]
     return DeliveryStatistics(
-        mode=parts[0].mode,
+        mode=parts[-1].mode,
         posts=sum(p.posts for p in parts),
         posted_events=sum(p.posted_events for p in parts),
         failed_posts=sum(p.failed_posts for p in parts),

@@ -60,6 +60,7 @@ TOP = {
     "metrics.py",
     "history_commands.py",
     "day_readback.py",
+    "fleet_report.py",
 }
 
 

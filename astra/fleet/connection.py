@@ -36,6 +36,11 @@ class Keys:
         self.lease = f"{prefix}:lease"
         self.token = f"{prefix}:lease:token"
         self.members = f"{prefix}:members"
+        self._prefix = prefix
+
+    def report(self, day: str) -> str:
+        """The key saying which member made the fleet's daily report of ``day``."""
+        return f"{self._prefix}:report:{day}"
 
 
 def connect(url: str) -> aioredis.Redis:

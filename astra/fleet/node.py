@@ -42,6 +42,8 @@ PUBLISH_INTERVAL_S = 0.1
 HEARTBEAT_MIN_S = 1.0
 HEARTBEAT_MAX_S = 5.0
 CONFIRM_S = 1.0
+# How long the fleet remembers that a day's report was made.
+REPORT_KEY_TTL_S = 2 * 86400
 # Work that runs while this member holds the lease, given how to subscribe to the poster's bus.
 LeaseTask = Callable[[Subscribe], Coroutine[Any, Any, None]]
 DEGRADED_NOTE = "Redis unreachable: {member} posts by itself until it is back"
@@ -123,6 +125,22 @@ class Fleet:
         ``subscribe`` to that poster's bus; it is cancelled with the lease. It should
         subscribe before its first ``await``: the poster's reading starts right after."""
         self._lease_tasks.append(task)
+
+    async def first_to_report(self, day: str) -> bool:
+        """Whether this member is the first in the fleet to make the daily report of ``day``
+        (a key in Redis, kept two days), so a day's report is made once whoever posts.
+        True when Redis cannot tell: a report twice beats a report lost."""
+        try:
+            with anyio.fail_after(3):
+                made = await self._client.set(
+                    self.keys.report(day), self.member, nx=True, ex=REPORT_KEY_TTL_S
+                )
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning(
+                "fleet: cannot tell whether %s's report was made: %s", day, self._describe(exc)
+            )
+            return True
+        return bool(made)
 
     # --- lifecycle ----------------------------------------------------------------------
 
@@ -317,7 +335,8 @@ class Fleet:
         )
         for listener, kinds in self._watchers:
             poster.bus.subscribe(listener, kinds)
-        poster.emit(
+        # A member's own event: through Redis, on the bus of this lease and its report.
+        self._emit(
             Lifecycle(action="fleet_poster", detail=f"{self.member} posts (lease token {token})")
         )
         self.poster = poster

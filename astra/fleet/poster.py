@@ -95,6 +95,8 @@ class Poster:
         self.silence = silence
         self._finishing = False
         self._read_done = anyio.Event()
+        # Set once what former posters read but never acknowledged is on this bus.
+        self.took_over = anyio.Event()
         # Twice the claim interval: what a former poster read is claimed within it.
         self._gaps = GapTracker(2 * lease_s)
         self._complained = -COMPLAINT_INTERVAL_S
@@ -153,6 +155,7 @@ class Poster:
     async def _read(self) -> None:
         await self._ensure_group()
         await self._claim_pending()
+        self.took_over.set()
         while True:
             count = await self._room()
             try:

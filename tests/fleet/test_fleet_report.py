@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import signal
+import time
 from collections import Counter
 from typing import Any
 
 from tests.conftest import Launch
 from tests.e2e.test_control import CONTROL, control
 from tests.e2e.test_export import readable_channels
-from tests.e2e.test_recovery import BOT_KINDS, bot_day, report_at
+from tests.e2e.test_recovery import BOT_KINDS, bot_day, report_at, report_due
 from tests.fake_discord import FakeDiscord
 from tests.fleet.conftest import RedisServer
 from tests.fleet.test_fleet_cli import QUIET, fleet_body, poster_of, wait_all_posted
@@ -137,3 +138,37 @@ def test_astra_report_in_a_fleet_with_the_report_off_says_it_is_off(
     assert member.stop() == 0, member.stderr
     assert status == 200
     assert "enabled = false" in answer["error"], answer
+
+
+def test_a_poster_killed_just_before_the_report_time_leaves_the_report_to_the_next(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """The poster SIGKILLed a second before the report time: the member that takes over
+    after it reads the day back and makes that day's report late, once, with every
+    member's events."""
+    channels, ids = readable_channels(discord)
+    extra, due = report_due(30)
+    members = [
+        launch(fleet_body(channels, redis_server.url, f"member-{i}", extra=extra)) for i in range(2)
+    ]
+    sent: list[dict[str, Any]] = []
+    for index, member in enumerate(members):
+        events = member_day(index, 1)
+        assert member.post(events).status == 200
+        sent += events
+    wait_all_posted(members[0], discord, ids, sent, members)
+    first = poster_of(members)
+    time.sleep(max(0.0, due - 1.0 - time.time()))
+    killed_at = time.time()
+    first.stop(signal.SIGKILL)
+    assert killed_at < due, "the poster was killed only after the report time"
+    (survivor,) = [m for m in members if m is not first]
+    survivor.wait_for(lambda: diagnostics(discord, ids, "report"), timeout=90, interval=0.5)
+    assert survivor.stop() == 0, survivor.stderr
+    (report,) = diagnostics(discord, ids, "report")
+    expected = {"command.ok": 9, "command.failed": 3, "message": 12, "error": 1}
+    assert {k: v for k, v in report["events"].items() if k in BOT_KINDS} == {
+        k: 2 * n for k, n in expected.items()
+    }
+    assert sorted(m["name"] for m in report["members"]) == ["member-0", "member-1"]
+    assert "made late by" in report["coverage"]

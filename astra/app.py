@@ -326,7 +326,9 @@ class Sidecar:
                     self.statistics,
                     reader=reader,
                     min_interval_s=every,
-                    keeps_board=lambda: self.fleet is None or self.fleet.role != "member",
+                    # In a fleet only the poster edits it: members posting by themselves
+                    # without Redis hear no fleet events, and would all edit one message.
+                    keeps_board=lambda: self.fleet is None or self.fleet.role == "poster",
                 )
                 if self.fleet is None:
                     self.bus.subscribe(self.board.observe, (Health, Alert))
@@ -499,7 +501,9 @@ class Sidecar:
                 while self.fleet is None and not all(d.idle() for d in self.deliveries):
                     for delivery in self.deliveries:
                         await delivery.wait_drained()
-                if self.board is not None and self.board.posted:
+                # A fleet goes on when its poster stops: only a single sidecar's board says
+                # it stopped.
+                if self.board is not None and self.board.posted and self.fleet is None:
                     await self.board.refresh_safely(stopped=True)
                 drain.cancel_scope.cancel()
         left = self.undelivered()

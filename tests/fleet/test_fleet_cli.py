@@ -482,7 +482,8 @@ def test_the_fleet_board_and_diagnostics_health_cover_every_member(
     discord: FakeDiscord, launch: Launch, redis_server: RedisServer
 ) -> None:
     """The fleet's one board lists every member with its latest score (and drops one that
-    left cleanly), and #diagnostics shows one fleet health with a row per member."""
+    left cleanly, without calling the fleet stopped when the poster leaves), and
+    #diagnostics shows one fleet health with a row per member."""
     with_health = QUIET.replace(
         "[collectors.health]\nenabled = false", "[collectors.health]\ninterval = 0.5"
     )
@@ -516,6 +517,12 @@ def test_the_fleet_board_and_diagnostics_health_cover_every_member(
     )
     boards = [m for m in discord.messages(channel) if is_board({"embeds": m.embeds})]
     assert len(boards) == 1
+    # The poster leaving is not the fleet stopping: its last edit does not say "stopped".
+    assert poster.stop() == 0, poster.stderr
+    titles = [
+        m.embeds[0]["title"] for m in discord.messages(channel) if is_board({"embeds": m.embeds})
+    ]
+    assert titles and not any("stopped" in t for t in titles), titles
     discord.assert_no_violations()
 
 

@@ -291,19 +291,20 @@ class SidecarStatistics(msgspec.Struct, frozen=True, kw_only=True):
     def totals(self) -> PipelineTotals:
         """Every stage's counters summed into the pipeline's totals."""
         http, udp = self.http, self.udp
-        deliveries = [c.delivery for c in self.channels.values()]
+        channels = [c.delivery for c in self.channels.values()]
+        delivery = combined_delivery(channels) if channels else DeliveryStatistics(mode="preview")
         return PipelineTotals(
             received=http.received + udp.received,
             rejected_http=http.rejected + http.refused_requests,
             malformed_udp=udp.malformed,
             kernel_drops=udp.kernel_drops,
             dropped_buffer=self.bus.dropped,
-            retries=sum(d.retries for d in deliveries),
-            rate_limited=sum(d.rate_limited for d in deliveries),
-            failed_posts=sum(d.failed_posts for d in deliveries),
-            undeliverable=sum(d.undeliverable for d in deliveries),
-            posts=sum(d.posts for d in deliveries),
-            posted_events=sum(d.posted_events for d in deliveries),
+            retries=delivery.retries,
+            rate_limited=delivery.rate_limited,
+            failed_posts=delivery.failed_posts,
+            undeliverable=delivery.undeliverable,
+            posts=delivery.posts,
+            posted_events=delivery.posted_events,
             unauthorized=http.unauthorized + udp.unauthorized,
             header_timeouts=http.header_timeouts,
             body_timeouts=http.body_timeouts,

@@ -14,6 +14,7 @@ from tests.e2e.test_recovery import BOT_KINDS, bot_day, report_at, report_due
 from tests.fake_discord import FakeDiscord
 from tests.fleet.conftest import RedisServer
 from tests.fleet.test_fleet_cli import QUIET, fleet_body, poster_of, wait_all_posted
+from tests.sidecar import Sidecar
 
 
 def member_day(member: int, phase: int) -> list[dict[str, Any]]:
@@ -29,16 +30,14 @@ def diagnostics(discord: FakeDiscord, ids: dict[str, int], kind: str) -> list[di
     return [e for e in discord.all_events(ids["diagnostics"]) if e["kind"] == kind]
 
 
-def test_one_daily_report_counts_every_member_even_after_the_poster_was_killed(
-    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
-) -> None:
-    """Three members, the poster SIGKILLed mid-day: the fleet sends one daily report, and it
-    counts every member's events of the whole day (the new poster read the dead one's posts
-    back), with a row per member."""
+def fleet_with_a_day(
+    discord: FakeDiscord, launch: Launch, server: RedisServer, count: int, extra: str
+) -> tuple[list[Sidecar], dict[str, int], list[dict[str, Any]]]:
+    """``count`` members on readable channels, each sent its first phase of the day, all of
+    it posted; the members, the channel ids and what was sent."""
     channels, ids = readable_channels(discord)
-    extra = report_at(45)
     members = [
-        launch(fleet_body(channels, redis_server.url, f"member-{i}", extra=extra)) for i in range(3)
+        launch(fleet_body(channels, server.url, f"member-{i}", extra=extra)) for i in range(count)
     ]
     sent: list[dict[str, Any]] = []
     for index, member in enumerate(members):
@@ -46,6 +45,16 @@ def test_one_daily_report_counts_every_member_even_after_the_poster_was_killed(
         assert member.post(events).status == 200
         sent += events
     wait_all_posted(members[0], discord, ids, sent, members)
+    return members, ids, sent
+
+
+def test_one_daily_report_counts_every_member_even_after_the_poster_was_killed(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """Three members, the poster SIGKILLed mid-day: the fleet sends one daily report, and it
+    counts every member's events of the whole day (the new poster read the dead one's posts
+    back), with a row per member."""
+    members, ids, sent = fleet_with_a_day(discord, launch, redis_server, 3, report_at(45))
     first = poster_of(members)
     killed = first.health()["fleet"]["member"]
     first.stop(signal.SIGKILL)
@@ -146,17 +155,8 @@ def test_a_poster_killed_just_before_the_report_time_leaves_the_report_to_the_ne
     """The poster SIGKILLed a second before the report time: the member that takes over
     after it reads the day back and makes that day's report late, once, with every
     member's events."""
-    channels, ids = readable_channels(discord)
     extra, due = report_due(30)
-    members = [
-        launch(fleet_body(channels, redis_server.url, f"member-{i}", extra=extra)) for i in range(2)
-    ]
-    sent: list[dict[str, Any]] = []
-    for index, member in enumerate(members):
-        events = member_day(index, 1)
-        assert member.post(events).status == 200
-        sent += events
-    wait_all_posted(members[0], discord, ids, sent, members)
+    members, ids, _ = fleet_with_a_day(discord, launch, redis_server, 2, extra)
     first = poster_of(members)
     time.sleep(max(0.0, due - 1.0 - time.time()))
     killed_at = time.time()

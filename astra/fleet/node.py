@@ -24,7 +24,15 @@ import msgspec
 from astra.config import Config, FleetConfig
 from astra.errors import ConfigError
 from astra.events import Event, Lifecycle, Listener, Subscribe
-from astra.fleet.connection import Keys, RedisError, connect, describe, is_auth_error
+from astra.fleet.connection import (
+    Keys,
+    RedisError,
+    certificate_advice,
+    connect,
+    describe,
+    is_auth_error,
+    untrusted_certificate,
+)
 from astra.fleet.lease import Lease
 from astra.fleet.poster import MakeDelivery, Poster, PosterFigures
 from astra.fleet.publisher import Publisher
@@ -72,7 +80,7 @@ class Fleet:
         self.member = self.settings.name
         self._redactor = redactor
         self._streams = streams
-        self._client = connect(self.settings.redis)
+        self._client = connect(self.settings.redis, self.settings.tls_ca)
         self.keys = Keys(self.settings.key_prefix)
         run = f"{os.urandom(4).hex()}-{os.getpid()}"
         self.publisher = Publisher(
@@ -145,10 +153,11 @@ class Fleet:
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Check Redis before ingest opens: wrong credentials end the start with one line.
+        """Check Redis before ingest opens: wrong credentials or a TLS certificate that fails
+        verification end the start with one line.
 
-        Raises ``ConfigError`` when Redis refuses the credentials; an unreachable Redis is
-        only reported (events wait in memory, then the fallback posts them).
+        Raises ``ConfigError`` for those; an unreachable Redis is only reported (events
+        wait in memory, then the fallback posts them).
         """
         try:
             with anyio.fail_after(5):
@@ -160,6 +169,13 @@ class Fleet:
                 raise ConfigError(
                     f"fleet.redis: Redis refused the credentials "
                     f"({describe(exc, self._redactor.text)})"
+                ) from None
+            refused = untrusted_certificate(exc)
+            if refused is not None:
+                advice = certificate_advice(refused, self.settings.tls_ca)
+                raise ConfigError(
+                    "fleet.redis: Redis's TLS certificate failed verification "
+                    f"({self._redactor.text(advice)})"
                 ) from None
             self._unreachable(describe(exc, self._redactor.text))
         else:

@@ -8,7 +8,6 @@ import signal
 import sys
 import time
 from collections.abc import AsyncIterator, Sequence
-from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
@@ -23,23 +22,19 @@ from astra.collectors.control_views import ControlViews
 from astra.collectors.ingest_http import HttpIngest
 from astra.collectors.ingest_udp import UdpIngest
 from astra.collectors.pipeline import PipelineReporter
-from astra.collectors.report import next_report_time
+from astra.collectors.report import DailyReportCollector
 from astra.collectors.suite import Collectors
 from astra.config import (
     CHANNELS,
     Config,
-    history_gaps,
     ingest_warnings,
     mention_ids,
     parse_address,
     server_tls_context,
 )
-from astra.errors import DiscordApiError
-from astra.events import Alert, ConfigLoaded, Event, Health, Lifecycle, run_id
-from astra.readback.history import ChannelHistory
-from astra.readback.recovery import SpanReader
-from astra.readback.source import channel_histories, unreadable
-from astra.readback.when import local_day_bounds, snowflake_at
+from astra.day_readback import DayPlan, DayReadBack, LiveIds, clock, plan_day
+from astra.events import Alert, ConfigLoaded, Event, Health, Lifecycle, Subscribe, run_id
+from astra.fleet_report import FleetReport
 from astra.redaction import Redactor
 from astra.sinks.delivery import ChannelDelivery
 from astra.sinks.discord_http import DiscordHttp
@@ -58,6 +53,7 @@ from astra.statistics import (
     SidecarStatistics,
     StatusBoardStatistics,
     TransportStatistics,
+    combined_delivery,
 )
 from astra.streams.bus import configured_bus
 from astra.streams.windows import ChannelStream
@@ -69,10 +65,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("astra")
 
 PIPELINE_REPORT_INTERVAL_S = 60.0
-# Problems found while reading history back that are also posted (all go to stderr).
-MAX_RECOVERY_NOTICES = 20
-# Live event ids remembered while recovery runs (it takes seconds; this bounds a flood).
-MAX_LIVE_IDS = 1_000_000
 # A second stop signal this soon after the first is the same stop, delivered twice.
 DUPLICATE_SIGNAL_S = 1.0
 
@@ -117,12 +109,21 @@ class Sidecar:
         self.board: StatusBoard | None = None
         self.heartbeat: Heartbeat | None = None
         self.collectors = Collectors(
-            config, emit=self.emit, subscribe=self.bus.subscribe, snapshot=self.statistics
+            config,
+            emit=self.emit,
+            subscribe=self.bus.subscribe,
+            snapshot=self.statistics,
+            # A fleet has one daily report, kept by its poster from every member's events.
+            daily_report=config.fleet is None,
         )
         # Guild and channel names learned from events, for the embeds.
         self.names = NameBook()
         self.bus.subscribe(self.names.observe_many, NameBook.kinds)
-        views = ControlViews(self.collectors, self.statistics)
+        views = ControlViews(
+            self.collectors,
+            self.statistics,
+            daily_report=self._fleet_daily_report if config.fleet is not None else None,
+        )
         self.control = ControlEndpoint(
             config.control.token,
             mutes=self.collectors.mutes,
@@ -137,15 +138,20 @@ class Sidecar:
             from astra.fleet.node import Fleet
 
             self.fleet = Fleet(config, redactor, streams=self.bus.streams, emit=self.emit)
-        # Ids of live events while today's history is read back (None when not reading).
-        self._live_ids: set[str] | None = None
-        self.bus.subscribe(self._note_live, None)
+        # Ids of live events while today's history is read back.
+        self._live = LiveIds()
+        self.bus.subscribe(self._live.observe, None)
+        # In a fleet: the fleet's daily report, kept while this member posts.
+        self.fleet_report: FleetReport | None = None
 
-    def _note_live(self, events: Sequence[Event]) -> None:
-        """Bus listener: remember live event ids while recovery runs (bounded)."""
-        live = self._live_ids
-        if live is not None and len(live) < MAX_LIVE_IDS:
-            live.update(e.id for e in events)
+    def _fleet_daily_report(self) -> DailyReportCollector | str:
+        """In a fleet, the report the control endpoint answers from, or why there is none."""
+        if self.fleet_report is not None and self.fleet_report.report is not None:
+            return self.fleet_report.report
+        if not self.config.collectors.report.enabled:
+            return "the daily report is off ([collectors.report] enabled = false)"
+        holder = (self.fleet.lease.holder if self.fleet else "") or "no member yet"
+        return f"in a fleet the daily report is kept by the poster ({holder}): ask its bot"
 
     def emit(self, event: Event) -> None:
         """Put one of astra's own events on the bus (collectors' only way in)."""
@@ -167,6 +173,13 @@ class Sidecar:
     def statistics(self) -> SidecarStatistics:
         """Every stage's figures, composed into one snapshot taken now."""
         deliveries = {d.name: d.statistics() for d in self.deliveries}
+        if self.fleet is not None:
+            # A member's own deliveries post only without Redis; as the fleet's poster it
+            # posts through the poster's: the channel's figures are all of them (past
+            # leases first, then the current one, then its own, as the leases add up).
+            for name, parts in self.fleet.delivery_statistics().items():
+                if name in deliveries:
+                    deliveries[name] = combined_delivery([*parts, deliveries[name]])
         idle = DeliveryStatistics(mode="preview")
         return SidecarStatistics(
             version=__version__,
@@ -263,6 +276,11 @@ class Sidecar:
             with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
                 async with anyio.create_task_group() as deliveries:
                     if self.fleet is not None:
+                        if self.config.collectors.report.enabled:
+                            self.fleet_report = FleetReport(
+                                self.config, self.fleet, session, self.limiter, self.emit
+                            )
+                            self.fleet.on_lease(self.fleet_report.run)
                         deliveries.start_soon(self.fleet.run, self.deliveries, make_delivery)
                     for delivery in self.deliveries if self.fleet is None else ():
                         deliveries.start_soon(delivery.run)
@@ -274,7 +292,7 @@ class Sidecar:
                         if self.heartbeat is not None:
                             background.start_soon(self.heartbeat.run)
                         if recovery is not None:
-                            background.start_soon(self._recover, session, *recovery)
+                            background.start_soon(self._recover, session, recovery)
                         signum = await signals.__anext__()
                         log.info(
                             "received %s: stopping intake and delivering what is pending",
@@ -308,9 +326,14 @@ class Sidecar:
                     self.statistics,
                     reader=reader,
                     min_interval_s=every,
-                    keeps_board=lambda: self.fleet is None or self.fleet.role != "member",
+                    # In a fleet only the poster edits it: members posting by themselves
+                    # without Redis hear no fleet events, and would all edit one message.
+                    keeps_board=lambda: self.fleet is None or self.fleet.role == "poster",
                 )
-                self.bus.subscribe(self.board.observe, (Health, Alert))
+                if self.fleet is None:
+                    self.bus.subscribe(self.board.observe, (Health, Alert))
+                else:
+                    self._watch_fleet(self.board)
                 if not http.has_bot_token:
                     log.info(
                         "status board: without [discord] token astra cannot find its board "
@@ -328,112 +351,73 @@ class Sidecar:
             )
             log.info("heartbeat: calling the heartbeat URL every %g s while healthy", beat.interval)
 
-    def _recovery_plan(self) -> tuple[float, str, list[str]] | None:
-        """The report day's start and its label, when its history can be read back; else
-        say once that the day's report starts now, and return None."""
-        report = self.config.collectors.report
-        tz = ZoneInfo(report.timezone)
-        due = next_report_time(self.started, report.time, tz)
-        start, _ = local_day_bounds(datetime.fromtimestamp(due, tz).date(), report.time, tz)
-        unread = unreadable(self.config, list(CHANNELS))
-        readable = [n for n in CHANNELS if n not in unread]
-        missing = history_gaps(self.config, readable or list(CHANNELS))
-        if not missing:
+    def _watch_fleet(self, board: StatusBoard) -> None:
+        """The fleet's board folds the fleet's events, from the poster's bus: every member's,
+        the poster's own included (they come back through Redis stamped with its name, so
+        the local bus would count them twice), and the poster's member_silent alerts."""
+        assert self.fleet is not None
+
+        async def new_lease(_subscribe: Subscribe) -> None:
+            # Before the poster reads anything: this board starts from what this lease sees.
+            board.forget()
+
+        self.fleet.on_lease(new_lease)
+        self.fleet.watch(board.observe, (Health, Alert))
+
+    def _recovery_plan(self) -> DayPlan | None:
+        """The report day to read back at start; when its history cannot be read, say once
+        that the day's report starts now, and return None."""
+        plan = plan_day(self.config, self.started)
+        if isinstance(plan, DayPlan) and self.fleet is not None:
+            # A member takes up only its own alerts and watched processes (the poster keeps
+            # the fleet's report): only the channels they are routed to are read.
+            routes = self.config.routes
+            own = {routes["alert"], routes["process"]}
+            plan = msgspec.structs.replace(plan, channels=[c for c in plan.channels if c in own])
+        if isinstance(plan, DayPlan):
             # From now until recovery ends, live event ids are noted: a client that sent the
             # same event to the previous run and to this one must not count twice.
-            self._live_ids = set()
-            return start, _clock(start, tz), readable
-        if all(channel.mode == "preview" for channel in self.config.channels.values()):
-            return None  # nothing was ever posted: nothing to say about reading it back
-        now = _clock(self.started, tz)
-        why = f"reading today's history back needs {', '.join(missing)}"
-        log.info("recovery: today's report starts now (%s): %s", now, why)
-        self.emit(Lifecycle(action="report_starts_now", detail=f"counted from {now}: {why}"))
-        self.collectors.recovered(self.started, f"counted from {now}; {why}")
+            self._live.start()
+            return plan
+        if plan:
+            now = clock(self.started, ZoneInfo(self.config.collectors.report.timezone))
+            why = f"reading today's history back needs {', '.join(plan)}"
+            if self.fleet is not None:
+                # A member keeps no report: what it cannot take up is its own alert state.
+                line = f"{self.fleet.member}'s alerts and watched processes start afresh"
+                log.info("recovery: %s: %s", line, why)
+                self.emit(Lifecycle(action="history_not_read", detail=f"{line}: {why}"))
+            else:
+                log.info("recovery: today's report starts now (%s): %s", now, why)
+                self.emit(
+                    Lifecycle(action="report_starts_now", detail=f"counted from {now}: {why}")
+                )
+            self.collectors.recovered(self.started, f"counted from {now}; {why}")
         return None
 
-    async def _recover(
-        self, session: aiohttp.ClientSession, start: float, since: str, channels: list[str]
-    ) -> None:
+    async def _recover(self, session: aiohttp.ClientSession, plan: DayPlan) -> None:
         """Read today's posts back and fold them into the projections, beside live intake."""
-        began = time.monotonic()
-        notices = 0
+        member = self.fleet.member if self.fleet is not None else None
 
-        def notice(line: str) -> None:
-            nonlocal notices
-            notices += 1
-            log.warning("recovery: %s", line)
-            if notices <= MAX_RECOVERY_NOTICES:
-                self.emit(Lifecycle(action="history_damage", detail=line))
+        def restore(batch: Sequence[Event]) -> None:
+            events = self._live.unseen(batch)
+            if member is not None:
+                # A fleet's history holds every member's events: a member's alerts and
+                # watched processes are its own (the fleet's report is the poster's).
+                events = [e for e in events if e.host == member]
+            self.collectors.restore(events)
+            if self.board is not None:
+                # What was firing before the restart is on the board again.
+                self.board.observe([e for e in events if isinstance(e, Alert)])
 
-        reader = DiscordReader(
-            session, self.config.discord.api_base, self.limiter, bot_token=self.config.discord.token
-        )
-        bounds = self.config.recovery
-        span: SpanReader | None = None
-        counted_from, coverage, failure = start, "", ""
-        histories: list[ChannelHistory] = []
+        counted_from, coverage = self.started, ""
         try:
-            histories = await channel_histories(self.config, reader, channels, notice=notice)
-            span = SpanReader(
-                reader,
-                histories,
-                start=start,
-                before=snowflake_at(self.started),
-                max_messages=bounds.max_messages,
-                max_bytes=bounds.max_bytes,
-                notice=notice,
-                skip_run=run_id(),
-            )
-            async for events in span.events():
-                live = self._live_ids or set()
-                events = [e for e in events if e.id not in live]
-                self.collectors.restore(events)
-                if self.board is not None:
-                    # What was firing before the restart is on the board again.
-                    self.board.observe([e for e in events if isinstance(e, Alert)])
-        except DiscordApiError as exc:
-            failure = str(exc)
+            counted_from, coverage = await DayReadBack(
+                self.config, session, self.limiter, emit=self.emit
+            ).run(plan, before=self.started, restore=restore, skip_run=run_id())
         finally:
-            self._live_ids = None
-            tz = ZoneInfo(self.config.collectors.report.timezone)
-            read_some = span is not None and span.batches.totals.events > 0
-            if failure and read_some:
-                coverage = f"history read only in part ({failure}): counts may be low"
-            elif failure:
-                counted_from = self.started
-                coverage = f"counted from {_clock(self.started, tz)}; history not read: {failure}"
-            elif span is not None and not span.coverage.complete:
-                counted_from = span.coverage.counted_from
-                coverage = (
-                    f"counted from {_clock(counted_from, tz)}; earlier history not read "
-                    "(recovery.max_messages / recovery.max_bytes)"
-                )
-            unread = unreadable(self.config, list(CHANNELS))
-            if unread:
-                skipped = ", ".join(f"#{name} ({why})" for name, why in unread.items())
-                coverage = "; ".join(filter(None, (coverage, f"not read back: {skipped}")))
+            self._live.stop()
             self.collectors.recovered(counted_from, coverage)
-        totals = span.batches.totals if span is not None else None
-        if failure:
-            log.warning("recovery: %s; today's report counts from now", failure)
-            self.emit(Lifecycle(action="recovery_failed", detail=failure))
-            return
-        assert totals is not None and span is not None
-        fetched = sum(h.fetched for h in histories)
-        way = (
-            f"{fetched:,} posts fetched through the webhook (no Message Content intent)"
-            if fetched
-            else "attachments from the channel listing"
-        )
-        detail = (
-            f"read {totals.posts:,} posts, {totals.events:,} events since {since} in "
-            f"{time.monotonic() - began:.1f} s; {way}"
-            + (f"; {coverage}" if coverage else "")
-            + (f"; {notices} problems (stderr)" if notices else "")
-        )
-        log.info("recovery: %s", detail)
-        self.emit(Lifecycle(action="recovered", detail=detail))
 
     async def _start_ingest(self) -> None:
         ingest = self.config.ingest
@@ -517,7 +501,9 @@ class Sidecar:
                 while self.fleet is None and not all(d.idle() for d in self.deliveries):
                     for delivery in self.deliveries:
                         await delivery.wait_drained()
-                if self.board is not None and self.board.posted:
+                # A fleet goes on when its poster stops: only a single sidecar's board says
+                # it stopped.
+                if self.board is not None and self.board.posted and self.fleet is None:
                     await self.board.refresh_safely(stopped=True)
                 drain.cancel_scope.cancel()
         left = self.undelivered()
@@ -530,11 +516,6 @@ class Sidecar:
             log.info(
                 "stopped: everything delivered (%s events this run)", f"{self.bus.published:,}"
             )
-
-
-def _clock(ts: float, tz: ZoneInfo) -> str:
-    """``HH:MM`` local time, as the report's readers see it."""
-    return datetime.fromtimestamp(ts, tz).strftime("%H:%M")
 
 
 def _fleet_health(fleet: FleetStatistics) -> dict[str, Any]:

@@ -280,8 +280,11 @@ class WatchConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 class FleetConfig(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``[fleet]``: many sidecars, one set of channels, through Redis Streams."""
 
-    # redis:// or rediss:// (TLS); its password is a secret.
+    # redis:// or rediss:// (TLS); its password is a secret. No ?options: astra sets them.
     redis: str = ""
+    # With rediss://: a PEM file of CA certificate(s) trusted for Redis's certificate, in
+    # addition to the system's trusted CAs (for a private CA).
+    tls_ca: str = ""
     # This member's name in the posts; the host name when empty.
     name: Annotated[str, Meta(max_length=100)] = ""
     # Seconds the poster's lease lives without renewal: a dead poster is replaced within it.
@@ -640,6 +643,22 @@ def server_tls_context(ingest: IngestConfig, name: str = "") -> ssl.SSLContext |
     return context
 
 
+def _check_ca_file(path: str, field: str, name: str) -> None:
+    """Raise ``ConfigError`` naming ``field`` unless ``path`` holds PEM CA certificates."""
+    try:
+        pem = Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{name}: {field}: cannot read {path}: {exc.strerror or exc}") from None
+    if b"-----BEGIN CERTIFICATE-----" not in pem:
+        raise ConfigError(f"{name}: {field}: {path}: no PEM certificate in it")
+    try:
+        ssl.create_default_context(cafile=path)
+    except (ssl.SSLError, ValueError) as exc:
+        raise ConfigError(
+            f"{name}: {field}: {path}: not a valid PEM certificate ({_ssl_reason(exc)})"
+        ) from None
+
+
 def _ssl_reason(exc: Exception) -> str:
     text = str(exc) or type(exc).__name__
     # Anchored after a non-space: one try per run of spaces, not one per space.
@@ -807,6 +826,17 @@ def _check_fleet(fleet: FleetConfig | None, name: str) -> FleetConfig | None:
         raise ConfigError(f"{name}: fleet.redis: no host in the URL")
     if path and not path.isdigit():
         raise ConfigError(f"{name}: fleet.redis: the path must be a database number like /0")
+    if parts.query:
+        # redis-py would take any ?name=value as a connection setting: a password outside
+        # the redacted user info, verification turned off, astra's deadlines overridden.
+        raise ConfigError(
+            f"{name}: fleet.redis: no ?options in the URL; astra sets the connection "
+            "options itself (for a private CA, set fleet.tls_ca)"
+        )
+    if fleet.tls_ca:
+        if parts.scheme != "rediss":
+            raise ConfigError(f"{name}: fleet.tls_ca: only with a rediss:// (TLS) URL")
+        _check_ca_file(fleet.tls_ca, "fleet.tls_ca", name)
     member = fleet.name or socket.gethostname()
     if not 1 <= len(member) <= 100 or any(ord(c) < 32 or ord(c) == 127 for c in member):
         raise ConfigError(f"{name}: fleet.name: 1 to 100 characters without control characters")

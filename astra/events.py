@@ -435,6 +435,17 @@ class ProcessDay(msgspec.Struct, frozen=True, kw_only=True):
     peak_rss_bytes: Count = 0
 
 
+class MemberDay(msgspec.Struct, frozen=True, kw_only=True):
+    """A fleet member over the report's day (fleet mode: one row per member)."""
+
+    name: str
+    events: Count = 0
+    problems: Count = 0
+    peak_cpu_percent: NonNegative | None = None
+    peak_memory_percent: NonNegative | None = None
+    host_uptime_s: NonNegative | None = None
+
+
 class ChartSeries(msgspec.Struct, frozen=True, kw_only=True):
     """One line of a chart (or one bar a category); ``None`` where a bucket had no data."""
 
@@ -487,6 +498,8 @@ class Report(Event, tag="report", frozen=True):
     charts: list[Chart] = msgspec.field(default_factory=list)
     # Names of the top guilds where the bot sent them (guild id → name).
     guild_names: dict[str, str] = msgspec.field(default_factory=dict)
+    # In a fleet, each member's share of the day (empty for a single sidecar).
+    members: list[MemberDay] = msgspec.field(default_factory=list)
 
 
 class Digest(Event, tag="digest", frozen=True):

@@ -12,6 +12,7 @@ seconds (wall clock) unless a name says otherwise. Base layer: no I/O, no astra 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import msgspec
@@ -93,6 +94,44 @@ class DeliveryStatistics(msgspec.Struct, frozen=True, kw_only=True):
     last_post: float | None = None  # when the last post was stored
     latency_ms: LatencySketch = msgspec.field(default_factory=LatencySketch)  # event ts -> post
     problem: str = ""  # what a person must fix in the configuration ("" when nothing)
+
+
+def merged_sketch(parts: Sequence[LatencySketch]) -> LatencySketch:
+    """One sketch of every value the parts counted (same relative accuracy): exact, since
+    a log-histogram's buckets add up."""
+    buckets: dict[int, int] = {}
+    for part in parts:
+        for bucket, count in part.buckets.items():
+            buckets[bucket] = buckets.get(bucket, 0) + count
+    return LatencySketch(
+        relative_accuracy=parts[0].relative_accuracy if parts else 0.01,
+        count=sum(p.count for p in parts),
+        sum=sum(p.sum for p in parts),
+        zeros=sum(p.zeros for p in parts),
+        max=max((p.max for p in parts), default=0.0),
+        buckets=buckets,
+    )
+
+
+def combined_delivery(parts: Sequence[DeliveryStatistics]) -> DeliveryStatistics:
+    """One channel's delivery by several senders of one sidecar (the fleet's poster in each
+    lease it held, and its own): counts added, the latest post, latencies merged. The last
+    part gives the mode; the first problem found is kept. Parts are added in their order:
+    keep it the same from call to call, or float sums may go backwards."""
+    last = [p.last_post for p in parts if p.last_post is not None]
+    return DeliveryStatistics(
+        mode=parts[-1].mode,
+        posts=sum(p.posts for p in parts),
+        posted_events=sum(p.posted_events for p in parts),
+        failed_posts=sum(p.failed_posts for p in parts),
+        retries=sum(p.retries for p in parts),
+        rate_limited=sum(p.rate_limited for p in parts),
+        undeliverable=sum(p.undeliverable for p in parts),
+        inflight=sum(p.inflight for p in parts),
+        last_post=max(last) if last else None,
+        latency_ms=merged_sketch([p.latency_ms for p in parts]),
+        problem=next((p.problem for p in parts if p.problem), ""),
+    )
 
 
 class RateLimiterStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -198,6 +237,9 @@ class FleetStatistics(msgspec.Struct, frozen=True, kw_only=True):
     trimmed: int = 0  # as poster: events the stream bound dropped before they were read
     posts: int = 0  # as poster: posts Discord stored for the fleet
     silent: list[str] = msgspec.field(default_factory=list)  # members alerting as silent
+    # As poster: every member with a heartbeat in Redis when last looked (silent ones too;
+    # a member that left cleanly is gone); empty while not the poster.
+    members: list[str] = msgspec.field(default_factory=list)
 
 
 class StatusBoardStatistics(msgspec.Struct, frozen=True, kw_only=True):
@@ -249,19 +291,20 @@ class SidecarStatistics(msgspec.Struct, frozen=True, kw_only=True):
     def totals(self) -> PipelineTotals:
         """Every stage's counters summed into the pipeline's totals."""
         http, udp = self.http, self.udp
-        deliveries = [c.delivery for c in self.channels.values()]
+        channels = [c.delivery for c in self.channels.values()]
+        delivery = combined_delivery(channels) if channels else DeliveryStatistics(mode="preview")
         return PipelineTotals(
             received=http.received + udp.received,
             rejected_http=http.rejected + http.refused_requests,
             malformed_udp=udp.malformed,
             kernel_drops=udp.kernel_drops,
             dropped_buffer=self.bus.dropped,
-            retries=sum(d.retries for d in deliveries),
-            rate_limited=sum(d.rate_limited for d in deliveries),
-            failed_posts=sum(d.failed_posts for d in deliveries),
-            undeliverable=sum(d.undeliverable for d in deliveries),
-            posts=sum(d.posts for d in deliveries),
-            posted_events=sum(d.posted_events for d in deliveries),
+            retries=delivery.retries,
+            rate_limited=delivery.rate_limited,
+            failed_posts=delivery.failed_posts,
+            undeliverable=delivery.undeliverable,
+            posts=delivery.posts,
+            posted_events=delivery.posted_events,
             unauthorized=http.unauthorized + udp.unauthorized,
             header_timeouts=http.header_timeouts,
             body_timeouts=http.body_timeouts,

@@ -80,12 +80,15 @@ def launch(tmp_path: Path) -> Iterator[Launch]:
             sidecar.stop(signal.SIGKILL)
 
 
-def webhook_channels(fake: FakeDiscord, *, pasted: bool = False) -> tuple[str, dict[str, int]]:
-    """Config lines giving each channel its own channel and webhook on the fake."""
+def webhook_channels(
+    fake: FakeDiscord, *, pasted: bool = False, first_id: int = 1419858425424253000
+) -> tuple[str, dict[str, int]]:
+    """Config lines giving each channel its own channel and webhook on the fake (channel ids
+    from ``first_id`` on: a second set of channels needs another)."""
     lines = [f'[discord]\napi_base = "{fake.api_base}"\n']
     ids: dict[str, int] = {}
     for index, name in enumerate(CHANNEL_NAMES):
-        channel_id = 1419858425424253000 + index
+        channel_id = first_id + index
         fake.add_channel(channel_id)
         hook = fake.create_webhook(channel_id, name=f"ops-{name}")
         url = hook.discord_url if pasted else hook.url

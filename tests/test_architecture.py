@@ -52,7 +52,16 @@ FORBIDDEN: dict[str, set[str]] = {
     "fleet": {"astra.collectors", "astra.client", "astra.app", "astra.cli", "astra.readback"},
 }
 # Wiring and the command line sit on top and may import anything.
-TOP = {"app.py", "cli.py", "__main__.py", "top.py", "metrics.py", "history_commands.py"}
+TOP = {
+    "app.py",
+    "cli.py",
+    "__main__.py",
+    "top.py",
+    "metrics.py",
+    "history_commands.py",
+    "day_readback.py",
+    "fleet_report.py",
+}
 
 
 def layer_of(path: Path) -> str | None:

@@ -13,6 +13,7 @@ from typing import Any
 
 import msgspec
 
+from astra.collectors.report import DailyReportCollector
 from astra.collectors.suite import Collectors
 from astra.statistics import SidecarStatistics
 
@@ -27,8 +28,12 @@ class ControlViews:
         collectors: Collectors,
         snapshot: Callable[[], SidecarStatistics],
         wall_clock: Callable[[], float] = time.time,
+        daily_report: Callable[[], DailyReportCollector | str] | None = None,
     ) -> None:
+        """``daily_report``: the report to answer from, or why there is none (default: the
+        collectors' own)."""
         self._collectors = collectors
+        self._daily_report = daily_report or self._own_report
         self._snapshot = snapshot
         self._clock = wall_clock
 
@@ -66,10 +71,16 @@ class ControlViews:
             "groups": msgspec.to_builtins(groups[:GROUPS_ANSWERED]),
         }
 
+    def _own_report(self) -> DailyReportCollector | str:
+        return (
+            self._collectors.report
+            or "the daily report is off ([collectors.report] enabled = false)"
+        )
+
     def report(self) -> dict[str, Any]:
         """``/astra report``: today's report so far."""
-        report = self._collectors.report
-        if report is None:
-            return {"error": "the daily report is off ([collectors.report] enabled = false)"}
+        report = self._daily_report()
+        if isinstance(report, str):
+            return {"error": report}
         built = report.build(self._clock())
         return {"report": msgspec.to_builtins(msgspec.structs.replace(built, charts=[]))}

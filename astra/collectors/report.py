@@ -26,6 +26,7 @@ from astra.events import (
     Event,
     Guild,
     Log,
+    MemberDay,
     Message,
     Performance,
     Process,
@@ -44,6 +45,7 @@ TOP_N = 10
 # Bounds on what a day can hold, whatever the bot sends.
 MAX_KEYS = 20_000
 MAX_PROBLEM_GROUPS = 1000
+MAX_MEMBERS = 1000
 SAMPLE_CHARS = 500
 # How often the scheduler asks whether the report is due.
 CHECK_INTERVAL_S = 30.0
@@ -98,6 +100,15 @@ class _GuildNamed(Protocol):
     guild_name: str | None
 
 
+class _Member(msgspec.Struct, kw_only=True):
+    events: int = 0
+    problems: int = 0
+    peak_cpu: float | None = None
+    peak_memory: float | None = None
+    uptime_s: float | None = None
+    uptime_at: float = 0.0
+
+
 class _Day(msgspec.Struct, kw_only=True):
     kinds: Counter[str] = msgspec.field(default_factory=Counter)
     commands: Counter[str] = msgspec.field(default_factory=Counter)
@@ -119,6 +130,17 @@ class _Day(msgspec.Struct, kw_only=True):
     retries: int = 0
     rate_limited: int = 0
     dropped: int = 0
+    # Fleet mode: each member's share, by the host events carry.
+    members: dict[str, _Member] = msgspec.field(default_factory=dict)
+
+    def member(self, host: str) -> _Member | None:
+        """The day of member ``host`` ("" is a single sidecar's: None), while room lasts."""
+        if not host:
+            return None
+        found = self.members.get(host)
+        if found is None and len(self.members) < MAX_MEMBERS:
+            found = self.members[host] = _Member()
+        return found
 
 
 class DailyReportCollector:
@@ -191,9 +213,30 @@ class DailyReportCollector:
                 _count(day.guilds, guild, n)
         if kind in _GUILD_KINDS or kind is Guild:
             self._learn_names(events)
+        if events[0].host or events[-1].host:
+            self._count_members(events)
         if kind in _FOLDED_ONE_BY_ONE:
             for event in events:
                 self._fold(event)
+
+    def _count_members(self, events: Sequence[Event]) -> None:
+        """Fleet mode: each member's events and failed commands (a poster's batch is
+        usually one member's entry: counted at once)."""
+        day = self._day
+        hosts = (
+            Counter({events[0].host: len(events)})
+            if events[0].host == events[-1].host
+            else Counter(e.host for e in events)
+        )
+        for host, n in hosts.items():
+            member = day.member(host)
+            if member is not None:
+                member.events += n
+        if isinstance(events[0], Command):
+            for failed in (e for e in cast(Sequence[Command], events) if not e.ok):
+                member = day.member(failed.host)
+                if member is not None:
+                    member.problems += 1
 
     def _learn_names(self, events: Sequence[Event]) -> None:
         names = self._guild_names
@@ -210,7 +253,10 @@ class DailyReportCollector:
 
     def _fold(self, event: Event) -> None:
         day = self._day
+        member = day.member(event.host)
         if day.problems.add(event):
+            if member is not None:
+                member.problems += 1
             return  # a problem carries none of the figures below
         if isinstance(event, System):
             day.peak_cpu = max(day.peak_cpu or 0.0, event.cpu_percent)
@@ -218,8 +264,15 @@ class DailyReportCollector:
             # Read-back folds older readings after live ones: the latest reading wins.
             if event.time >= day.host_uptime_at:
                 day.host_uptime_s, day.host_uptime_at = event.uptime_s, event.time
+            if member is not None:
+                member.peak_cpu = max(member.peak_cpu or 0.0, event.cpu_percent)
+                member.peak_memory = max(member.peak_memory or 0.0, event.memory_percent)
+                if event.time >= member.uptime_at:
+                    member.uptime_s, member.uptime_at = event.uptime_s, event.time
         elif isinstance(event, Process):
-            seen = day.processes.setdefault(event.name, [0, 0, 0, 0])
+            # In a fleet, each member watches its own processes of the same names.
+            name = f"{event.host}/{event.name}" if event.host else event.name
+            seen = day.processes.setdefault(name, [0, 0, 0, 0])
             seen[0] += 1
             seen[1] += event.running
             seen[2] += event.change in ("restarted", "returned")
@@ -312,6 +365,17 @@ class DailyReportCollector:
             dropped=day.dropped,
             charts=self._trends.charts(self.start, now, self._hour_label),
             coverage=self._coverage,
+            members=[
+                MemberDay(
+                    name=name,
+                    events=m.events,
+                    problems=m.problems,
+                    peak_cpu_percent=m.peak_cpu,
+                    peak_memory_percent=m.peak_memory,
+                    host_uptime_s=m.uptime_s,
+                )
+                for name, m in sorted(day.members.items())
+            ],
         )
 
     def _hour_label(self, ts: float) -> str:

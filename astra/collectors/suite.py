@@ -74,7 +74,10 @@ class Collectors:
         snapshot: Callable[[], SidecarStatistics],
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        daily_report: bool = True,
     ) -> None:
+        """``daily_report``: whether this sidecar keeps the daily report (in a fleet, the
+        poster keeps the fleet's, outside these collectors)."""
         on = config.collectors
         self.scheduler = Scheduler(emit, clock=clock, wall_clock=wall_clock)
         self.mutes = Mutes(wall_clock)
@@ -142,7 +145,7 @@ class Collectors:
             subscribe(one_by_one(health.observe), READINGS)
             self.scheduler.add(health, on.health.interval)
             self.health = health
-        if on.report.enabled:
+        if on.report.enabled and daily_report:
             report = DailyReportCollector(
                 on.report.time, on.report.timezone, wall_clock=wall_clock, routes=config.routes
             )

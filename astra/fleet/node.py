@@ -14,7 +14,8 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any
 
 import anyio
 import anyio.abc
@@ -22,15 +23,23 @@ import msgspec
 
 from astra.config import Config, FleetConfig
 from astra.errors import ConfigError
-from astra.events import Event, Lifecycle
-from astra.fleet.connection import Keys, RedisError, connect, describe, is_auth_error
+from astra.events import Event, Lifecycle, Listener, Subscribe
+from astra.fleet.connection import (
+    Keys,
+    RedisError,
+    certificate_advice,
+    connect,
+    describe,
+    is_auth_error,
+    untrusted_certificate,
+)
 from astra.fleet.lease import Lease
 from astra.fleet.poster import MakeDelivery, Poster, PosterFigures
 from astra.fleet.publisher import Publisher
 from astra.fleet.silence import SilenceWatcher
 from astra.redaction import Redactor
 from astra.sinks.delivery import ChannelDelivery
-from astra.statistics import FleetStatistics
+from astra.statistics import DeliveryStatistics, FleetStatistics, combined_delivery
 from astra.streams.windows import ChannelStream, Window
 
 log = logging.getLogger("astra.fleet")
@@ -41,6 +50,10 @@ PUBLISH_INTERVAL_S = 0.1
 HEARTBEAT_MIN_S = 1.0
 HEARTBEAT_MAX_S = 5.0
 CONFIRM_S = 1.0
+# How long the fleet remembers that a day's report was made.
+REPORT_KEY_TTL_S = 2 * 86400
+# Work that runs while this member holds the lease, given how to subscribe to the poster's bus.
+LeaseTask = Callable[[Subscribe], Coroutine[Any, Any, None]]
 DEGRADED_NOTE = "Redis unreachable: {member} posts by itself until it is back"
 
 _HEARTBEAT = """
@@ -67,7 +80,7 @@ class Fleet:
         self.member = self.settings.name
         self._redactor = redactor
         self._streams = streams
-        self._client = connect(self.settings.redis)
+        self._client = connect(self.settings.redis, self.settings.tls_ca)
         self.keys = Keys(self.settings.key_prefix)
         run = f"{os.urandom(4).hex()}-{os.getpid()}"
         self.publisher = Publisher(
@@ -104,14 +117,47 @@ class Fleet:
         )
         # Poster figures of past leases, added to the current poster's.
         self._past = PosterFigures()
+        # Each channel's delivery figures of past leases, added to the current poster's.
+        self._past_delivery: dict[str, DeliveryStatistics] = {}
+        # Listeners on every poster's bus, which carries the whole fleet's events.
+        self._watchers: list[tuple[Listener, tuple[type[Event], ...] | None]] = []
+        self._lease_tasks: list[LeaseTask] = []
+
+    def watch(self, listener: Listener, kinds: tuple[type[Event], ...] | None = None) -> None:
+        """Subscribe ``listener`` to the bus of every poster this member becomes: while it
+        holds the lease, the listener sees every member's events (stamped with their host)."""
+        self._watchers.append((listener, kinds))
+
+    def on_lease(self, task: LeaseTask) -> None:
+        """Run ``task(subscribe)`` for as long as each lease this member holds lasts, with
+        ``subscribe`` to that poster's bus; it is cancelled with the lease. It should
+        subscribe before its first ``await``: the poster's reading starts right after."""
+        self._lease_tasks.append(task)
+
+    async def first_to_report(self, day: str) -> bool:
+        """Whether this member is the first in the fleet to make the daily report of ``day``
+        (a key in Redis, kept two days), so a day's report is made once whoever posts.
+        True when Redis cannot tell: a report twice beats a report lost."""
+        try:
+            with anyio.fail_after(3):
+                made = await self._client.set(
+                    self.keys.report(day), self.member, nx=True, ex=REPORT_KEY_TTL_S
+                )
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning(
+                "fleet: cannot tell whether %s's report was made: %s", day, self._describe(exc)
+            )
+            return True
+        return bool(made)
 
     # --- lifecycle ----------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Check Redis before ingest opens: wrong credentials end the start with one line.
+        """Check Redis before ingest opens: wrong credentials or a TLS certificate that fails
+        verification end the start with one line.
 
-        Raises ``ConfigError`` when Redis refuses the credentials; an unreachable Redis is
-        only reported (events wait in memory, then the fallback posts them).
+        Raises ``ConfigError`` for those; an unreachable Redis is only reported (events
+        wait in memory, then the fallback posts them).
         """
         try:
             with anyio.fail_after(5):
@@ -123,6 +169,13 @@ class Fleet:
                 raise ConfigError(
                     f"fleet.redis: Redis refused the credentials "
                     f"({describe(exc, self._redactor.text)})"
+                ) from None
+            refused = untrusted_certificate(exc)
+            if refused is not None:
+                advice = certificate_advice(refused, self.settings.tls_ca)
+                raise ConfigError(
+                    "fleet.redis: Redis's TLS certificate failed verification "
+                    f"({self._redactor.text(advice)})"
                 ) from None
             self._unreachable(describe(exc, self._redactor.text))
         else:
@@ -296,7 +349,10 @@ class Fleet:
             fence=self._fence,
             lease_s=self.settings.lease,
         )
-        poster.emit(
+        for listener, kinds in self._watchers:
+            poster.bus.subscribe(listener, kinds)
+        # A member's own event: through Redis, on the bus of this lease and its report.
+        self._emit(
             Lifecycle(action="fleet_poster", detail=f"{self.member} posts (lease token {token})")
         )
         self.poster = poster
@@ -304,6 +360,8 @@ class Fleet:
         try:
             async with anyio.create_task_group() as group:
                 self._poster_scope = group.cancel_scope
+                for task in self._lease_tasks:
+                    group.start_soon(task, poster.bus.subscribe)
                 group.start_soon(poster.run)
                 while True:
                     await anyio.sleep(renew_every)
@@ -345,6 +403,11 @@ class Fleet:
 
     def _keep_figures(self, poster: Poster) -> None:
         self._past = _add(self._past, poster.figures())
+        for delivery in poster.deliveries:
+            parts = [delivery.statistics()]
+            if delivery.name in self._past_delivery:
+                parts.insert(0, self._past_delivery[delivery.name])
+            self._past_delivery[delivery.name] = combined_delivery(parts)
 
     # --- figures ------------------------------------------------------------------------
 
@@ -354,6 +417,13 @@ class Fleet:
         if self.poster is not None:
             return "poster"
         return "fallback" if self._fallback else "member"
+
+    def delivery_statistics(self) -> dict[str, list[DeliveryStatistics]]:
+        """Each channel's posts for the fleet: past leases' and the current poster's."""
+        parts = {name: [past] for name, past in self._past_delivery.items()}
+        for delivery in self.poster.deliveries if self.poster is not None else ():
+            parts.setdefault(delivery.name, []).append(delivery.statistics())
+        return parts
 
     def statistics(self) -> FleetStatistics:
         """This member's fleet figures now."""
@@ -380,6 +450,7 @@ class Fleet:
             token=self.lease.token if poster is not None else 0,
             **msgspec.structs.asdict(_add(past, live)),
             silent=self._silence.silent,
+            members=self._silence.members if poster is not None else [],
         )
 
 

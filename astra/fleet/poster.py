@@ -95,6 +95,8 @@ class Poster:
         self.silence = silence
         self._finishing = False
         self._read_done = anyio.Event()
+        # Set once what former posters read but never acknowledged is on this bus.
+        self.took_over = anyio.Event()
         # Twice the claim interval: what a former poster read is claimed within it.
         self._gaps = GapTracker(2 * lease_s)
         self._complained = -COMPLAINT_INTERVAL_S
@@ -153,6 +155,7 @@ class Poster:
     async def _read(self) -> None:
         await self._ensure_group()
         await self._claim_pending()
+        self.took_over.set()
         while True:
             count = await self._room()
             try:
@@ -250,12 +253,18 @@ class Poster:
 
     async def _room(self) -> int:
         """Entries to read now: as many as surely fit the memory bound (Redis holds the
-        rest meanwhile), waiting while not even one does."""
+        rest meanwhile), waiting while not even one does. With nothing pending it reads
+        one entry even when a whole entry may not fit (``buffer.max_events`` below
+        ``ENTRY_EVENTS``): else such a poster would wait forever; the bus's bound drops
+        and counts what does not fit."""
         bound = self.bus.statistics().max_events
         while True:
-            free = bound - self.bus.pending
+            pending = self.bus.pending
+            free = bound - pending
             if free >= ENTRY_EVENTS:
                 return min(READ_COUNT, free // ENTRY_EVENTS)
+            if not pending:
+                return 1
             await anyio.sleep(0.05)
 
     def _feed(self, entries: Sequence[Any], *, in_order: bool) -> None:

@@ -19,6 +19,13 @@ class SilenceWatcher:
     def __init__(self, silent_after_s: float) -> None:
         self.silent_after_s = silent_after_s
         self._firing: dict[str, float] = {}
+        self._members: list[str] = []
+
+    @property
+    def members(self) -> list[str]:
+        """The fleet's members at the last observation: every member with a heartbeat,
+        silent or not (a member that left cleanly removed its own)."""
+        return self._members
 
     @property
     def silent(self) -> list[str]:
@@ -28,6 +35,7 @@ class SilenceWatcher:
     def observe(self, last_seen: Mapping[str, float], now: float) -> list[Alert]:
         """Alerts for members that fell silent or came back since the last observation."""
         alerts: list[Alert] = []
+        self._members = sorted(last_seen)
         for member, seen in last_seen.items():
             quiet = now - seen
             if quiet >= self.silent_after_s and member not in self._firing:

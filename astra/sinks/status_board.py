@@ -6,6 +6,11 @@ message (PATCH on the webhook's message). It posts the message once; if someone 
 it, the edit answers Unknown Message and a new one is posted. Health history still goes
 out with every window, in the attachments.
 
+In a fleet, only the poster keeps the board and it folds the fleet's events (every
+member's, stamped with its name): the latest check of each member, the alerts firing on
+any of them (the same rule on two members is two alerts), and the members the poster sees
+in Redis (``FleetStatistics.members``; a member that left cleanly is no longer there).
+
 Nothing is stored locally: after a restart the board is found again in the channel's
 history (bot token), among the webhook's messages that were edited (no other astra post
 ever is). Without the Message Content intent the listing shows those messages' embeds
@@ -34,8 +39,14 @@ from astra.sinks.discord_http import (
 from astra.sinks.discord_read import PAGE_LIMIT, DiscordReader
 from astra.sinks.messages import OutgoingMessage, fit_embed
 from astra.sinks.notify import SUPPRESS_NOTIFICATIONS
-from astra.sinks.render.board import BOARD_MARKER, BoardState, ChannelRow, render_board
-from astra.statistics import SidecarStatistics, StatusBoardStatistics
+from astra.sinks.render.board import (
+    BOARD_MARKER,
+    BoardState,
+    ChannelRow,
+    MemberRow,
+    render_board,
+)
+from astra.statistics import FleetStatistics, SidecarStatistics, StatusBoardStatistics
 
 log = logging.getLogger("astra.board")
 
@@ -43,6 +54,8 @@ log = logging.getLogger("astra.board")
 MIN_INTERVAL_S = 10.0
 # History pages (100 messages each) searched for the board after a restart.
 SEARCH_PAGES = 20
+# Members whose latest health check the board remembers (the oldest checked are forgotten).
+MAX_MEMBERS = 1000
 
 
 def is_board(message: dict[str, Any]) -> bool:
@@ -80,6 +93,63 @@ async def find_board(
     return ""
 
 
+class BoardFold:
+    """What the board folds from the events it observes: the latest health check (each
+    member's, in a fleet) and the alerts firing now."""
+
+    def __init__(self) -> None:
+        self.latest: Health | None = None
+        # Fleet mode: each member's latest check by member name (``host``), the least
+        # recently checked first.
+        self._checks: dict[str, Health] = {}
+        # Keyed by member too: the same rule and subject on two members are two alerts.
+        self._firing: dict[tuple[str, str, str], Alert] = {}
+
+    def observe(self, events: Sequence[Event]) -> None:
+        """Fold ``health`` and ``alert`` events (others are ignored)."""
+        for event in events:
+            if isinstance(event, Health):
+                self.latest = event
+                self._note_check(event)
+            elif isinstance(event, Alert) and event.state == "firing":
+                self._firing[(event.host, event.rule, event.subject)] = event
+            elif isinstance(event, Alert):
+                self._firing.pop((event.host, event.rule, event.subject), None)
+
+    def own_alerts_only(self) -> BoardFold:
+        """A fold holding only the alerts from no member (the poster's ``member_silent``)."""
+        fold = BoardFold()
+        fold._firing = {key: a for key, a in self._firing.items() if not a.host}
+        return fold
+
+    def alerts(self, fleet: FleetStatistics | None) -> list[Alert]:
+        """The alerts firing now; in a fleet, only those of members still in it and the
+        poster's own, which come from no member (``member_silent``)."""
+        members = set(fleet.members) if fleet is not None else set()
+        firing = self._firing.values()
+        return [a for a in firing if not members or not a.host or a.host in members]
+
+    def members(self, fleet: FleetStatistics | None) -> list[MemberRow]:
+        """Fleet mode: every member the poster sees in Redis (before it first looked,
+        every member that sent a check), with its latest check; none on a single sidecar."""
+        if fleet is None:
+            return []
+        silent = set(fleet.silent)
+        names = fleet.members or sorted(self._checks)
+        return [
+            MemberRow(name=name, health=self._checks.get(name), silent=name in silent)
+            for name in names
+        ]
+
+    def _note_check(self, check: Health) -> None:
+        if not check.host:
+            return
+        known = self._checks.pop(check.host, None)
+        self._checks[check.host] = check if known is None or check.time >= known.time else known
+        if len(self._checks) > MAX_MEMBERS:
+            del self._checks[next(iter(self._checks))]
+
+
 class StatusBoard:
     """Keeps one message in the diagnostics channel current."""
 
@@ -102,8 +172,7 @@ class StatusBoard:
         self._snapshot = snapshot
         self.hosts = list(hosts) or [socket.gethostname()]
         self._min_interval_s = min_interval_s
-        self._health: Health | None = None
-        self._firing: dict[tuple[str, str], Alert] = {}
+        self.fold = BoardFold()
         self._changed = anyio.Event()
         self._message_id = ""
         self._posts = 0
@@ -134,14 +203,14 @@ class StatusBoard:
 
     def observe(self, events: Sequence[Event]) -> None:
         """Bus listener (``health`` and ``alert`` events): fold them, and wake the board."""
-        for event in events:
-            if isinstance(event, Health):
-                self._health = event
-            elif isinstance(event, Alert) and event.state == "firing":
-                self._firing[(event.rule, event.subject)] = event
-            elif isinstance(event, Alert):
-                self._firing.pop((event.rule, event.subject), None)
+        self.fold.observe(events)
         self._changed.set()
+
+    def forget(self) -> None:
+        """Start again from the next events (a new lease: what this member folded as a
+        former poster is not the fleet's state now), keeping only the poster's own alerts,
+        which its silence watcher still tracks and will resolve."""
+        self.fold = self.fold.own_alerts_only()
 
     def state(self, *, stopped: bool = False) -> BoardState:
         """What the board shows now."""
@@ -161,9 +230,10 @@ class StatusBoard:
                 )
                 for name, figures in snapshot.channels.items()
             ],
-            alerts=list(self._firing.values()),
-            health=self._health,
+            alerts=self.fold.alerts(snapshot.fleet),
+            health=self.fold.latest,
             stopped=stopped,
+            members=self.fold.members(snapshot.fleet),
         )
 
     async def run(self) -> None:

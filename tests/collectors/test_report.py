@@ -157,3 +157,50 @@ def test_the_report_names_its_top_guilds_where_the_bot_sent_names() -> None:
     embed = render_report(built)[0]
     [guilds] = [f.value for f in embed.fields if f.name == "Top guilds"]
     assert "Cats" in guilds and "Dogs" in guilds and "3 " in guilds
+
+
+def test_a_fleet_report_has_a_row_per_member_and_keeps_their_processes_apart() -> None:
+    """Events carrying members' hosts give the report one row per member (events, errors,
+    that host's peaks and uptime), and the same process name on two hosts stays two rows."""
+    clock = Clock(at("2026-07-01T09:00"))
+    report = DailyReportCollector("23:00", "Europe/Berlin", clock)
+    report.observe_many([Message(host="shard-a") for _ in range(5)])
+    report.observe_many([Command(name="vote", host="shard-b") for _ in range(3)])
+    report.observe_many([Command(name="vote", ok=False, error="KeyError: 1", host="shard-b")])
+    report.observe_many([Message(host="shard-a"), Message(host="shard-b")])
+    report.observe(Error(type="KeyError", message="KeyError: 2", host="shard-a"))
+    report.observe(
+        System(interval_s=60, cpu_percent=91, memory_percent=40, uptime_s=100, host="shard-a")
+    )
+    report.observe(
+        System(interval_s=60, cpu_percent=12, memory_percent=70, uptime_s=900, host="shard-b")
+    )
+    report.observe(Process(name="bot", rss_bytes=2**20, host="shard-a"))
+    report.observe(Process(name="bot", running=False, change="gone", host="shard-b"))
+    report.observe(Message())  # the poster's own events have no host: no member row
+    clock.now = at("2026-07-01T23:00")
+    (sent,) = report.collect()
+    assert isinstance(sent, Report)
+    rows = {m.name: m for m in sent.members}
+    assert sorted(rows) == ["shard-a", "shard-b"]
+    a, b = rows["shard-a"], rows["shard-b"]
+    assert (a.events, a.problems, a.peak_cpu_percent, a.host_uptime_s) == (9, 1, 91, 100)
+    assert (b.events, b.problems, b.peak_memory_percent, b.host_uptime_s) == (7, 1, 70, 900)
+    assert sent.events["message"] == 8 and sent.problem_total == 2
+    assert {(p.name, p.up_percent) for p in sent.processes} == {
+        ("shard-a/bot", 100.0),
+        ("shard-b/bot", 0.0),
+    }
+
+
+def test_a_single_sidecars_report_has_no_member_rows() -> None:
+    """Without fleet hosts on the events, the report lists no members and names processes
+    as before."""
+    clock = Clock(at("2026-07-01T09:00"))
+    report = DailyReportCollector("23:00", "Europe/Berlin", clock)
+    report.observe_many([Message() for _ in range(3)])
+    report.observe(Process(name="bot", rss_bytes=1))
+    clock.now = at("2026-07-01T23:00")
+    (sent,) = report.collect()
+    assert isinstance(sent, Report)
+    assert sent.members == [] and [p.name for p in sent.processes] == ["bot"]

@@ -23,12 +23,12 @@ from tests.e2e.test_ingest_transport import (
     Start,
     Started,
     config_text,
-    self_signed,
     start,
     tls_lines,
 )
 from tests.fake_discord import FakeDiscord
 from tests.sidecar import free_port
+from tests.tls import self_signed
 
 __all__ = ["start"]  # the fixture, shared with test_ingest_transport
 

@@ -13,7 +13,6 @@ import http.client
 import json
 import os
 import resource
-import shutil
 import signal
 import socket
 import ssl
@@ -31,6 +30,7 @@ import psutil
 import pytest
 
 from tests.sidecar import STARTUP_TIMEOUT_S, Response, Sidecar, free_port
+from tests.tls import self_signed
 
 _T = TypeVar("_T")
 
@@ -450,37 +450,6 @@ def test_unsupported_or_broken_encodings_are_answered_not_guessed(start: Start) 
 
 
 # --- D: HTTPS -------------------------------------------------------------------------------
-
-
-def self_signed(directory: Path) -> tuple[Path, Path]:
-    """A self-signed certificate for 127.0.0.1 and localhost, made with the openssl CLI."""
-    openssl = shutil.which("openssl")
-    if openssl is None:
-        pytest.skip("the openssl command is not installed: no certificate to test TLS with")
-    cert, key = directory / "cert.pem", directory / "key.pem"
-    subprocess.run(
-        [
-            openssl,
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-            "-days",
-            "2",
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost,IP:127.0.0.1",
-        ],
-        check=True,
-        capture_output=True,
-    )
-    return cert, key
 
 
 def tls_lines(cert: Path, key: Path) -> str:

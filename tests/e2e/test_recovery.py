@@ -36,11 +36,17 @@ enabled = false
 BOT_KINDS = ("command.ok", "command.failed", "message", "error")
 
 
-def report_at(seconds_ahead: float) -> str:
-    """A ``[collectors.report]`` table due at the first whole UTC minute that far ahead."""
+def report_due(seconds_ahead: float) -> tuple[str, float]:
+    """A ``[collectors.report]`` table due at the first whole UTC minute that far ahead, and
+    that moment (unix s)."""
     due = math.ceil((time.time() + seconds_ahead) / 60) * 60
     clock = datetime.fromtimestamp(due, UTC).strftime("%H:%M")
-    return f'[collectors.report]\ntime = "{clock}"\ntimezone = "UTC"\n'
+    return f'[collectors.report]\ntime = "{clock}"\ntimezone = "UTC"\n', due
+
+
+def report_at(seconds_ahead: float) -> str:
+    """A ``[collectors.report]`` table due at the first whole UTC minute that far ahead."""
+    return report_due(seconds_ahead)[0]
 
 
 def bot_day(phase: int) -> list[dict[str, Any]]:

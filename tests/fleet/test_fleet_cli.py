@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
 import signal
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -38,12 +40,18 @@ enabled = false
 
 
 def fleet_body(
-    channels: str, url: str, name: str, extra: str = "", interval: float = 1, quiet: str = QUIET
+    channels: str,
+    url: str,
+    name: str,
+    extra: str = "",
+    interval: float = 1,
+    quiet: str = QUIET,
+    lease: float = 2,
 ) -> str:
     """A member's config: the shared channels, fast windows, and a short lease."""
     return (
         f"{channels}\n[flush]\ninterval = {interval}\ncritical_delay = 0.2\n{quiet}\n"
-        f'[fleet]\nredis = "{url}"\nname = "{name}"\nlease = 2\nsilent_after = 3\n'
+        f'[fleet]\nredis = "{url}"\nname = "{name}"\nlease = {lease:g}\nsilent_after = 3\n'
         f"fallback_after = 2\n{extra}"
     )
 
@@ -123,6 +131,14 @@ def test_every_event_of_every_member_arrives_once_in_its_channel(
         assert posted[channel][event["id"]] == 1, (event["id"], channel)
     roles = Counter(m.health()["role"] for m in members)
     assert roles == {"poster": 1, "member": 2}
+    # The poster's figures count the fleet's posts; members posted nothing themselves.
+    posted_events = {
+        m.health()["role"]: sum(
+            c["delivery"]["posted_events"] for c in m.health()["statistics"]["channels"].values()
+        )
+        for m in members
+    }
+    assert posted_events["poster"] >= len(sent) and posted_events["member"] == 0
     holder = {m.health()["fleet"]["lease_holder"] for m in members}
     assert len(holder) == 1 and holder <= {f"member-{i}" for i in range(3)}
     # One status board for the fleet, kept by the poster: members never post or edit one.
@@ -446,3 +462,199 @@ def test_metrics_show_the_fleet_figures(launch: Launch, redis_server: RedisServe
     assert found[("astra_fleet_redis_up", ())] == 1
     assert found[("astra_fleet_published_events_total", ())] >= 100
     assert found[("astra_fleet_leases_total", ())] == fleet["leases"] == 1
+
+
+def board_hosts(discord: FakeDiscord, channel_id: int) -> str:
+    """The status board's Hosts field as plain text (markdown escapes removed), or ""."""
+    for message in discord.messages(channel_id):
+        if is_board({"embeds": message.embeds}):
+            fields = message.embeds[0].get("fields", [])
+            hosts = next((f["value"] for f in fields if f["name"] == "Hosts"), "")
+            return hosts.replace("\\", "")
+    return ""
+
+
+def fleet_health_rows(discord: FakeDiscord, channel_id: int) -> list[str]:
+    """The member rows of each fleet health posted on #diagnostics (escapes removed)."""
+    return [
+        "\n".join(f["value"] for f in embed.get("fields", [])).replace("\\", "")
+        for message in discord.messages(channel_id)
+        for embed in message.embeds
+        if embed.get("title", "").startswith("🩺 fleet health")
+    ]
+
+
+@pytest.mark.slow
+def test_the_fleet_board_and_diagnostics_health_cover_every_member(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """The fleet's one board lists every member with its latest score (and drops one that
+    left cleanly, without calling the fleet stopped when the poster leaves), and
+    #diagnostics shows one fleet health with a row per member."""
+    with_health = QUIET.replace(
+        "[collectors.health]\nenabled = false", "[collectors.health]\ninterval = 0.5"
+    )
+    members, ids = start_fleet(discord, launch, redis_server, quiet=with_health)
+    channel = ids["diagnostics"]
+    names = [f"member-{i}" for i in range(3)]
+
+    def scored(text: str, who: list[str]) -> bool:
+        return all(re.search(rf"^\S+ {name} · \d+/100$", text, re.M) for name in who)
+
+    members[0].wait_for(lambda: scored(board_hosts(discord, channel), names), interval=0.2)
+    members[0].wait_for(
+        lambda: any(
+            all(re.search(rf"\*\*{name}\*\* \d+/100 · checked", rows) for name in names)
+            for rows in fleet_health_rows(discord, channel)
+        ),
+        interval=0.2,
+    )
+    # A member that stops cleanly leaves the fleet: the board no longer lists it.
+    leaver = next(m for m in members if m.health()["role"] == "member")
+    gone = leaver.health()["fleet"]["member"]
+    assert leaver.stop() == 0, leaver.stderr
+    staying = [n for n in names if n != gone]
+    poster = next(m for m in members if m is not leaver and m.health()["role"] == "poster")
+    poster.wait_for(
+        lambda: (
+            gone not in board_hosts(discord, channel)
+            and scored(board_hosts(discord, channel), staying)
+        ),
+        interval=0.2,
+    )
+    boards = [m for m in discord.messages(channel) if is_board({"embeds": m.embeds})]
+    assert len(boards) == 1
+    # The poster leaving is not the fleet stopping: its last edit does not say "stopped".
+    assert poster.stop() == 0, poster.stderr
+    titles = [
+        m.embeds[0]["title"] for m in discord.messages(channel) if is_board({"embeds": m.embeds})
+    ]
+    assert titles and not any("stopped" in t for t in titles), titles
+    discord.assert_no_violations()
+
+
+def test_two_fleets_with_their_own_key_prefix_share_one_redis_without_mixing(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """Two fleets on one Redis, told apart by ``key_prefix`` alone: each has its own poster,
+    members and stream, and each fleet's channels get only its own events."""
+    channels_a, ids_a = webhook_channels(discord)
+    channels_b, ids_b = webhook_channels(discord, first_id=1419858425424263000)
+    # One fleet on the default prefix ("astra"), the other on its own.
+    alpha = launch(fleet_body(channels_a, redis_server.url, "alpha-1"))
+    beta = launch(fleet_body(channels_b, redis_server.url, "beta-1", 'key_prefix = "beta"\n'))
+    poster_of([alpha]), poster_of([beta])
+    sent_a, sent_b = mixed_events("alpha", 500), mixed_events("beta", 500)
+    send_http_batches(alpha, sent_a)
+    send_http_batches(beta, sent_b)
+    fleets = ((alpha, ids_a, sent_a, "beta"), (beta, ids_b, sent_b, "alpha"))
+    for member, ids, sent, other in fleets:
+        posted = wait_all_posted(member, discord, ids, sent, [alpha, beta])
+        theirs = {i for c in posted.values() for i in c if i.startswith(f"{other}-")}
+        assert theirs == set(), sorted(theirs)[:5]
+        # Nor does the other fleet's member show up in a post (per-member rows, alerts).
+        messages = [m for cid in ids.values() for m in discord.messages(cid)]
+        assert not [m for m in messages if f"{other}-1" in json.dumps(m.payload)]
+    client = redis_server.client()
+    for prefix, name in (("astra", "alpha-1"), ("beta", "beta-1")):
+        assert client.hkeys(f"{prefix}:members") == [name.encode()]
+        lease: Any = client.get(f"{prefix}:lease")
+        assert lease.endswith(f"|{name}".encode())
+        entries: Any = client.xrange(f"{prefix}:events")
+        assert entries and {fields[b"m"] for _id, fields in entries} == {name.encode()}
+    for member, name in ((alpha, "alpha-1"), (beta, "beta-1")):
+        fleet = member.health()["fleet"]
+        assert fleet["lease_holder"] == name and fleet["silent_members"] == []
+    discord.assert_no_violations()
+
+
+def test_a_poster_whose_memory_bound_is_below_one_entry_still_posts(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """With ``buffer.max_events`` below a stream entry's 2,000 events, the poster still reads
+    (one entry at a time when it holds nothing) and posts every event."""
+    channels, ids = webhook_channels(discord)
+    member = launch("[buffer]\nmax_events = 1000\n" + fleet_body(channels, redis_server.url, "m"))
+    poster_of([member])
+    sent = [
+        {"kind": "log", "level": "info", "message": f"small {i}", "id": f"small-{i}"}
+        for i in range(300)
+    ]
+    send_http_batches(member, sent, size=100)
+    wait_all_posted(member, discord, ids, sent, [member])
+    assert member.health()["statistics"]["fleet"]["read_events"] >= 300
+
+
+def test_a_stream_really_trimmed_by_maxlen_is_counted_and_warned_about_on_logs(
+    discord: FakeDiscord, launch: Launch, redis_server: RedisServer
+) -> None:
+    """Discord down, so the poster stops reading at its memory bound while its member keeps
+    appending: Redis's ``MAXLEN ~`` really trims unread entries, and once Discord is back
+    #logs warns how many events were trimmed, ``trimmed`` counts exactly those, and every
+    other event is posted."""
+    channels, ids = webhook_channels(discord)
+    body = fleet_body(channels, redis_server.url, "solo", "max_stream_len = 100\n", lease=1)
+    member = launch("[buffer]\nmax_events = 2500\n" + body)
+    poster_of([member])
+    client = redis_server.client()
+    discord.outage(120)
+
+    def fleet() -> dict[str, Any]:
+        figures: dict[str, Any] = member.health()["statistics"]["fleet"]
+        return figures
+
+    # The poster reads these and holds them while Discord refuses: past 500 of them its
+    # bound (2,500) has no room left for a 2,000-event entry, so it reads no more meanwhile.
+    sent = mixed_events("held", 1000)
+    send_http_batches(member, sent)
+    member.wait_for(lambda: fleet()["read_events"] > 500)
+
+    def appended_since(entries: int) -> Callable[[], bool]:
+        return lambda: int(fleet()["published_entries"]) > entries
+
+    def trimmed_unread() -> int:
+        """At least this many entries were neither read by the poster nor are in Redis."""
+        figures = fleet()
+        in_redis = client.xlen("astra:events")
+        return int(figures["published_entries"] - figures["read_entries"] - in_redis)
+
+    # Small batches, one for each channel, so each publishing round appends four small
+    # entries; until Redis trims some the poster never read.
+    for round_ in range(1000):
+        if trimmed_unread() > 0:
+            break
+        entries = fleet()["published_entries"]
+        events = mixed_events(f"r{round_}", 4)
+        send_http_batches(member, events)
+        sent += events
+        member.wait_for(appended_since(entries), timeout=30, interval=0.01)
+    assert trimmed_unread() > 0, fleet()
+    discord.outage(0)
+
+    def warnings() -> list[str]:
+        return [
+            e["message"]
+            for e in discord.all_events(ids["logs"])
+            if e["kind"] == "log" and "were trimmed from the Redis stream" in e["message"]
+        ]
+
+    def settled() -> bool:
+        figures = fleet()
+        accounted = figures["read_events"] + figures["trimmed"] == figures["published_events"]
+        return accounted and bool(warnings())
+
+    # Every appended event is read or counted as trimmed, and #logs said so.
+    member.wait_for(settled, timeout=60)
+    figures = fleet()
+    lost = sum(int(m.split(" events of ")[0].replace(",", "")) for m in warnings())
+    assert lost == figures["trimmed"] > 0, (warnings(), figures)
+    assert warnings()[0].endswith("before the poster read them (raise fleet.max_stream_len)")
+    # Every sent event that was not trimmed is posted.
+    want = {e["id"] for e in sent}
+
+    def missing() -> int:
+        return len(want - {i for c in ids_by_channel(discord, ids).values() for i in c})
+
+    member.wait_for(lambda: missing() == figures["trimmed"])
+    found = samples(scrape(member)[0])
+    assert found[("astra_fleet_trimmed_events_total", ())] == figures["trimmed"]

@@ -6,8 +6,11 @@ import time
 
 import anyio
 
+from astra.config import parse
 from astra.fleet.connection import Keys, connect
 from astra.fleet.lease import Lease
+from astra.fleet.node import Fleet
+from astra.redaction import Redactor
 from tests.fleet.conftest import RedisServer
 
 
@@ -49,5 +52,28 @@ def test_a_holder_trusts_its_lease_without_redis_only_within_half_a_ttl(
         time.sleep(0.6)
         assert not await lease.holds()
         await client.aclose()
+
+    anyio.run(main)
+
+
+def test_a_days_report_is_made_by_the_first_member_to_claim_it(
+    redis_server: RedisServer,
+) -> None:
+    """Two members of one fleet ask to make the same day's report: the first may, the
+    second is told it was made; another day, or another fleet's prefix, is free again."""
+
+    def member(name: str, prefix: str = "astra") -> Fleet:
+        text = f'[fleet]\nredis = "{redis_server.url}"\nname = "{name}"\nkey_prefix = "{prefix}"\n'
+        config = parse(text, "test.toml", {})
+        return Fleet(config, Redactor(config.secrets()), streams={}, emit=lambda _: None)
+
+    async def main() -> None:
+        a, b, other = member("a"), member("b"), member("c", prefix="other")
+        assert await a.first_to_report("2026-12-01")
+        assert not await b.first_to_report("2026-12-01")
+        assert not await a.first_to_report("2026-12-01")
+        assert await b.first_to_report("2026-12-02")
+        assert await other.first_to_report("2026-12-01")
+        assert redis_server.client().get("astra:report:2026-12-01") == b"a"
 
     anyio.run(main)

@@ -26,3 +26,13 @@ def test_a_member_that_left_the_fleet_resolves_its_alert() -> None:
     watcher.observe({"a": 0.0}, now=20.0)
     left = watcher.observe({}, now=30.0)
     assert [(a.state, "left the fleet" in a.message) for a in left] == [("resolved", True)]
+
+
+def test_members_are_every_heartbeat_and_a_clean_leave_drops_one() -> None:
+    """The watcher's members are the heartbeats it last saw, silent ones included."""
+    watcher = SilenceWatcher(10)
+    assert watcher.members == []
+    watcher.observe({"b": 0.0, "a": 25.0}, now=30.0)
+    assert watcher.members == ["a", "b"] and watcher.silent == ["b"]
+    watcher.observe({"a": 35.0}, now=40.0)
+    assert watcher.members == ["a"] and watcher.silent == []

@@ -19,6 +19,7 @@ from astra.events import (
     Latency,
     Lifecycle,
     Log,
+    MemberDay,
     Message,
     NetStat,
     Performance,
@@ -421,3 +422,42 @@ def test_report_uptime_table_stays_closed_beside_the_host_line() -> None:
     uptime = next(f for e in embeds for f in e.fields if f.name == "Uptime")
     assert uptime.value.startswith("host up ")
     assert uptime.value.count("```") == 2 and uptime.value.endswith("```")
+
+
+def test_a_fleet_report_lists_its_members_and_no_single_host_uptime() -> None:
+    """A fleet's daily report shows a row per member (events, errors, peaks, host uptime)
+    and, past the shown rows, how many more; one host's uptime is not passed off as the
+    fleet's."""
+    members = [
+        MemberDay(
+            name=f"shard-host-{i}",
+            events=1000 * i,
+            problems=i,
+            peak_cpu_percent=50.0 + i,
+            peak_memory_percent=30.0,
+            host_uptime_s=3600.0 * i,
+        )
+        for i in range(1, 24)
+    ]
+    report = Report(
+        ts=T0,
+        day="2026-09-21",
+        timezone="UTC",
+        start=T0 - 86400,
+        end=T0,
+        host_uptime_s=86400,
+        processes=[ProcessDay(name="shard-host-1/bot", up_percent=100.0)],
+        members=members,
+    )
+    embeds = render_window(window("diagnostics", [report]))
+    assert_within_limits(embeds)
+    fleet = next(f for e in embeds for f in e.fields if f.name.startswith("Fleet"))
+    assert fleet.name == "Fleet · 23 members"
+    assert "shard-host-1 " in fleet.value and "1,000" in fleet.value
+    assert fleet.value.splitlines()[-2].split()[:3] == [
+        "+9",
+        "more",
+        f"{sum(range(15, 24)) * 1000:,}",
+    ]
+    uptime = next(f for e in embeds for f in e.fields if f.name == "Uptime")
+    assert not uptime.value.startswith("host up") and "shard-host-1/bot" in uptime.value

@@ -10,6 +10,7 @@ from collections import Counter
 
 from astra.events import BOT_LIFECYCLE_PREFIX, ConfigLoaded, Health, Lifecycle, Pipeline, Report
 from astra.sinks.messages import FIELD_VALUE_MAX, Embed, Field, code_block, cut, escape_text
+from astra.sinks.render.fleet import latest_health, render_fleet_health, worst_member
 from astra.sinks.render.format import (
     COLOR_OK,
     COLOR_WARNING,
@@ -45,11 +46,15 @@ def render_diagnostics(window: Window) -> list[Embed]:
     trouble = sum(v for k, v in totals.items() if k != "received")
     color = COLOR_WARNING if trouble or window.dropped_before else COLOR_OK
     health = [e for e in events if isinstance(e, Health)]
+    # Checks from fleet members (stamped with their names) make one fleet health.
+    fleet = any(e.host for e in health)
     if health:
-        color = worse_color(color, score_color(health[-1].score))
+        worst = worst_member(latest_health(health)) if fleet else None
+        score = worst[1].score if worst is not None else health[-1].score
+        color = worse_color(color, score_color(score))
     embeds = pack_embeds(header(window, color), fields)
     if health:
-        embeds += render_health(health[-1], len(health))
+        embeds += render_fleet_health(health) if fleet else render_health(health[-1], len(health))
     for report in (e for e in events if isinstance(e, Report)):
         embeds += render_report(report)
     return embeds

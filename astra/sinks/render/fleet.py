@@ -3,22 +3,34 @@
 Added after a channel's own summary when its events come from fleet members: events and
 problems per member, and on #performance a row per member (CPU, memory, processes) with
 latency percentiles from the members' sketches merged, never averaged percentiles.
+
+The fleet's health (on #diagnostics, and on the status board) is its worst member's: the
+lowest of the members' latest scores, with that member's reasons, and a row per member.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
-from astra.events import Command, Error, Event, Latency, Log, Process, System
+from astra.events import Command, Error, Event, Health, Latency, Log, Process, System
 from astra.quantiles import LogHistogram
-from astra.sinks.messages import Embed, Field, code_block, cut
-from astra.sinks.render.format import COLOR_WARNING, pack_embeds, table
+from astra.sinks.messages import Embed, Field, code_block, cut, escape_text
+from astra.sinks.render.format import (
+    COLOR_WARNING,
+    line_fields,
+    pack_embeds,
+    table,
+    ts_markup,
+)
+from astra.sinks.render.health import score_bar, score_color, score_icon
 from astra.streams.windows import Window
 from astra.units import fmt_int, fmt_ms, fmt_pct
 
 MEMBER_MAX = 24
 # Rows per table: a fleet of hundreds still fits one field.
 MAX_ROWS = 25
+# A member's top reason in its row of the fleet's health.
+REASON_MAX = 100
 _PROBLEM_LEVELS = frozenset({"error", "critical"})
 
 
@@ -116,3 +128,69 @@ def _capped(rows: Sequence[tuple[str, ...]], columns: tuple[str, ...]) -> list[s
     if len(rows) > MAX_ROWS:
         shown.append((f"+{len(rows) - MAX_ROWS} more", *("" for _ in columns[1:])))
     return table(shown, columns)
+
+
+# --- the fleet's health ----------------------------------------------------------------
+
+
+def latest_health(checks: Iterable[Health]) -> dict[str, Health]:
+    """Each member's latest health check, by member name (``host``)."""
+    latest: dict[str, Health] = {}
+    for check in checks:
+        known = latest.get(check.host)
+        if known is None or check.time >= known.time:
+            latest[check.host] = check
+    return latest
+
+
+def worst_member(latest: Mapping[str, Health]) -> tuple[str, Health] | None:
+    """The member with the lowest latest score (the first by name among equals)."""
+    return min(latest.items(), key=lambda item: (item[1].score, item[0]), default=None)
+
+
+def member_name(name: str) -> str:
+    """A member's name as the embeds show it: cut, escaped ("—" for none)."""
+    return escape_text(cut(name, MEMBER_MAX)) or "—"
+
+
+def render_fleet_health(checks: Sequence[Health]) -> list[Embed]:
+    """The health checks of several members as one: the fleet's score (its worst member's
+    latest), that member's reasons and what to do, and a row per member, worst first."""
+    latest = latest_health(checks)
+    worst = worst_member(latest)
+    if worst is None:
+        return []
+    name, health = worst
+    who = member_name(name)
+    count = len(latest)
+    lines = [
+        f"`{score_bar(health.score)}` worst of {count} member{'s' * (count != 1)}: "
+        f"**{who}**, checked {ts_markup(health.time, 'R')}"
+        + (f" ({len(checks)} checks in this window)" if len(checks) > count else "")
+    ]
+    if health.reasons:
+        lines.append(f"**Why not 100 on {who}**")
+        lines += [f"• {escape_text(cut(r, 300))}" for r in health.reasons]
+    else:
+        lines.append("Nothing to report: every check passed on every member.")
+    if health.recommendations:
+        lines.append(f"**What to do on {who}**")
+        lines += [f"→ {escape_text(cut(r, 300))}" for r in health.recommendations]
+    embed = Embed(
+        title=f"🩺 fleet health {health.score}/100",
+        description=cut("\n".join(lines), 4000),
+        color=score_color(health.score),
+    )
+    ranked = sorted(latest.items(), key=lambda item: (item[1].score, item[0]))
+    rows = [_member_row(member, check) for member, check in ranked[:MAX_ROWS]]
+    if len(ranked) > MAX_ROWS:
+        rows.append(f"… {len(ranked) - MAX_ROWS} more members")
+    return pack_embeds(embed, line_fields("Members", rows))
+
+
+def _member_row(name: str, check: Health) -> str:
+    top = escape_text(cut(check.reasons[0], REASON_MAX)) if check.reasons else "all checks passed"
+    return (
+        f"{score_icon(check.score)} **{member_name(name)}** {check.score}/100 · "
+        f"checked {ts_markup(check.time, 'R')} · {top}"
+    )

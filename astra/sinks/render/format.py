@@ -146,6 +146,23 @@ def line_fields(name: str, lines: list[str]) -> list[Field]:
     return fields
 
 
+def fit_lines(lines: Sequence[str], limit: int = FIELD_VALUE_MAX) -> str:
+    """As many whole lines as fit in ``limit`` characters, then ``… N more`` for the rest."""
+    kept: list[str] = []
+    used = 0
+    for index, line in enumerate(lines):
+        left = len(lines) - index - 1
+        # Room for the "… N more" line, unless this is the last line.
+        reserve = len(f"\n… {left + 1} more") if left else 0
+        cost = len(line) + (1 if kept else 0)
+        if used + cost + reserve > limit:
+            kept.append(f"… {len(lines) - index} more")
+            break
+        kept.append(line)
+        used += cost
+    return "\n".join(kept)
+
+
 def pack_embeds(head: Embed, fields: list[Field]) -> list[Embed]:
     """``head`` with ``fields``, continued in more embeds when one would be too long."""
     out: list[Embed] = []

@@ -26,10 +26,23 @@ def score_color(score: int) -> int:
     return COLOR_ERROR if score >= 40 else COLOR_CRITICAL
 
 
+def score_icon(score: int) -> str:
+    """The score's colour as a dot: 🟢 from 90, 🟡 from 70, 🟠 from 40, 🔴 below."""
+    if score >= 90:
+        return "🟢"
+    if score >= 70:
+        return "🟡"
+    return "🟠" if score >= 40 else "🔴"
+
+
+def score_bar(score: int) -> str:
+    """The score as ten blocks: ``███████░░░`` for 70 to 79."""
+    return "█" * (score // 10) + "░" * (10 - score // 10)
+
+
 def render_health(health: Health, checks: int = 1) -> list[Embed]:
     """A health event: score, reasons, recommendations, components."""
-    bar = "█" * (health.score // 10) + "░" * (10 - health.score // 10)
-    lines = [f"`{bar}` checked {ts_markup(health.time, 'R')}"]
+    lines = [f"`{score_bar(health.score)}` checked {ts_markup(health.time, 'R')}"]
     if checks > 1:
         lines[0] += f" (latest of {checks})"
     if health.reasons:

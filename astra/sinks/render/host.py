@@ -36,8 +36,9 @@ def latest(events: Iterable[Event], kind: type[E]) -> list[E]:
     return list(last.values())
 
 
-def host_fields(host: System) -> list[Field]:
-    """CPU, memory, network, disks and uptime of the host, from its latest reading."""
+def host_fields(host: System, member: str = "") -> list[Field]:
+    """CPU, memory, network, disks and uptime of the host, from its latest reading
+    (``member``: in a fleet, whose host it is, named in the CPU field)."""
     load = " · ".join(f"{x:.2f}" for x in host.load) if host.load else "-"
     cpu = (
         f"**{fmt_pct(host.cpu_percent)}** {sparkline(host.cpu_trend, 0, 100)}\n"
@@ -53,7 +54,8 @@ def host_fields(host: System) -> list[Field]:
         f"**{fmt_pct(host.memory_percent)}** {sparkline(host.memory_trend, 0, 100)}\n"
         f"{fmt_bytes(host.memory_used_bytes)} of {fmt_bytes(host.memory_total_bytes)}\n{swap}"
     )
-    fields = [Field("CPU", cpu, True), Field("Memory", memory, True)]
+    cpu_name = f"CPU · {cut(escape_text(member), 40)}" if member else "CPU"
+    fields = [Field(cpu_name, cpu, True), Field("Memory", memory, True)]
     if host.net is not None:
         net = host.net
         fields.append(

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections import defaultdict
 
+import msgspec
+
 from astra.events import (
     Digest,
     Event,
@@ -47,13 +49,15 @@ def render_performance(window: Window) -> list[Embed]:
     color = COLOR_INFO
     systems = [e for e in events if isinstance(e, System)]
     if systems:
-        fields += host_fields(systems[-1])
-        host = systems[-1]
+        host = _busiest_host(systems)
+        fields += host_fields(host, member=host.host)
         if max([host.cpu_percent, host.memory_percent, *(d.percent for d in host.disks)]) >= 90:
             color = COLOR_WARNING
-    processes = latest(events, Process)
+    # In a fleet every member may watch a process of the same name: named by member.
+    process_events = [_by_member(e) for e in events if isinstance(e, Process)]
+    processes = latest(process_events, Process)
     if processes:
-        fields += process_fields(processes, [e for e in events if isinstance(e, Process)])
+        fields += process_fields(processes, process_events)
         if any(not p.running for p in processes):
             color = COLOR_ERROR
     files = latest(events, File)
@@ -61,7 +65,7 @@ def render_performance(window: Window) -> list[Embed]:
         fields.append(files_field(files))
     perfs = [e for e in events if isinstance(e, Performance)]
     if perfs:
-        fields += _pipeline_fields(perfs[-1])
+        fields += _pipeline_fields(_fleet_performance(perfs) if perfs[-1].host else perfs[-1])
     fields += _raw_latency_fields(events)
     fields += other_events(events, _SHOWN)
     digests = [e for e in events if isinstance(e, Digest)]
@@ -69,6 +73,53 @@ def render_performance(window: Window) -> list[Embed]:
     for digest in digests:
         embeds += render_digest(digest)
     return embeds
+
+
+def _busiest_host(systems: list[System]) -> System:
+    """The latest reading; in a fleet, the latest of the member with the highest CPU."""
+    if not systems[-1].host:
+        return systems[-1]
+    members = {s.host: s for s in systems}
+    return max(members.values(), key=lambda s: s.cpu_percent)
+
+
+def _by_member(process: Process) -> Process:
+    return (
+        msgspec.structs.replace(process, name=f"{process.host}/{process.name}")
+        if process.host
+        else process
+    )
+
+
+def _fleet_performance(perfs: list[Performance]) -> Performance:
+    """A fleet's pipeline: each member's latest figures added up. Event → Discord comes from
+    the member that delivered most (the poster); the bot's latency percentiles cannot be
+    added, and the fleet embed shows them merged from the samples."""
+    members = list({p.host: p for p in perfs}.values())
+    poster = max(members, key=lambda p: p.delivery_ms.count if p.delivery_ms else -1)
+    width = max(len(p.rate_trend) for p in members)
+    trend = [
+        sum(
+            p.rate_trend[i - width + len(p.rate_trend)]
+            for p in members
+            if i - width + len(p.rate_trend) >= 0
+        )
+        for i in range(width)
+    ]
+    return Performance(
+        window_s=max(p.window_s for p in members),
+        events_in=sum(p.events_in for p in members),
+        events_per_s=sum(p.events_per_s for p in members),
+        queue_depth=sum(p.queue_depth for p in members),
+        delivered=sum(p.delivered for p in members),
+        delivery_ms=poster.delivery_ms,
+        retries=sum(p.retries for p in members),
+        rate_limited=sum(p.rate_limited for p in members),
+        dropped=sum(p.dropped for p in members),
+        commands=sum(p.commands for p in members),
+        commands_failed=sum(p.commands_failed for p in members),
+        rate_trend=trend,
+    )
 
 
 def _pipeline_fields(perf: Performance) -> list[Field]:

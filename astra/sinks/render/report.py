@@ -20,6 +20,9 @@ from astra.units import fmt_bytes, fmt_duration, fmt_int, fmt_ms, fmt_pct
 
 # Kinds listed in "Events by kind"; the rest of the day's kinds are in the event itself.
 KINDS_SHOWN = 15
+# Fleet members listed by name; the rest are counted in one row.
+MEMBERS_SHOWN = 14
+MEMBER_NAME_MAX = 24
 
 
 def render_report(report: Report) -> list[Embed]:
@@ -49,6 +52,7 @@ def render_report(report: Report) -> list[Embed]:
         for g in report.problems
     ]
     fields += line_fields("Errors by group", problem_lines)
+    fields += _members_fields(report)
     fields += _uptime_fields(report)
     peaks = []
     if report.peak_cpu_percent is not None:
@@ -74,8 +78,33 @@ def _ranked_fields(name: str, ranked: list[Ranked], columns: tuple[str, str]) ->
     return [Field(name, code_block(table(rows, columns)), True)] if rows else []
 
 
+def _members_fields(report: Report) -> list[Field]:
+    """A fleet's day, member by member (the host figures are each member's own)."""
+    rows = [
+        (
+            cut(m.name, MEMBER_NAME_MAX),
+            fmt_int(m.events),
+            fmt_int(m.problems),
+            "-" if m.peak_cpu_percent is None else fmt_pct(m.peak_cpu_percent),
+            "-" if m.peak_memory_percent is None else fmt_pct(m.peak_memory_percent),
+            "-" if m.host_uptime_s is None else fmt_duration(m.host_uptime_s),
+        )
+        for m in report.members[:MEMBERS_SHOWN]
+    ]
+    if not rows:
+        return []
+    left = report.members[MEMBERS_SHOWN:]
+    if left:
+        rows.append((f"+{len(left)} more", fmt_int(sum(m.events for m in left)), "", "", "", ""))
+    columns = ("member", "events", "errors", "peak cpu", "peak mem", "host up")
+    title = f"Fleet · {len(report.members)} member{'s' * (len(report.members) != 1)}"
+    return [Field(title, code_block(table(rows, columns)))]
+
+
 def _uptime_fields(report: Report) -> list[Field]:
-    up = [f"host up {fmt_duration(report.host_uptime_s)}"] if report.host_uptime_s else []
+    # In a fleet each member's host uptime is in its row: one host's here would mislead.
+    host_up = report.host_uptime_s if not report.members else None
+    up = [f"host up {fmt_duration(host_up)}"] if host_up else []
     if report.processes:
         process_rows = [
             (p.name, fmt_pct(p.up_percent), fmt_int(p.restarts), fmt_bytes(p.peak_rss_bytes))

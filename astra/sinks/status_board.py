@@ -292,7 +292,14 @@ class StatusBoard:
             again = await self._http.edit_message(
                 webhook, self._message_id, message, self._delivery.name, thread_id=thread_id
             )
-            self._edits += self._settled(again)
+            if isinstance(again, MessageGone):
+                # Deleted between the post and this edit: the next refresh posts a new one
+                # rather than editing a message Discord already said is gone.
+                log.warning("status board: its message was deleted; posting a new one")
+                self._message_id = ""
+                self._recreated += 1
+            else:
+                self._edits += self._settled(again)
 
     async def _find(self, webhook: WebhookRef) -> str:
         """The board posted by an earlier run, found in the channel's history; or ""."""

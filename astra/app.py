@@ -368,13 +368,13 @@ class Sidecar:
         """The report day to read back at start; when its history cannot be read, say once
         that the day's report starts now, and return None."""
         plan = plan_day(self.config, self.started)
-        if isinstance(plan, DayPlan) and self.fleet is not None:
-            # A member takes up only its own alerts and watched processes (the poster keeps
-            # the fleet's report): only the channels they are routed to are read.
-            routes = self.config.routes
-            own = {routes["alert"], routes["process"]}
-            plan = msgspec.structs.replace(plan, channels=[c for c in plan.channels if c in own])
         if isinstance(plan, DayPlan):
+            if self.fleet is not None:
+                # A member takes up only its own alerts and watched processes (the poster
+                # keeps the fleet's report): only the channels they are routed to are read.
+                own = {self.config.routes["alert"], self.config.routes["process"]}
+                channels = [c for c in plan.channels if c in own]
+                plan = msgspec.structs.replace(plan, channels=channels)
             # From now until recovery ends, live event ids are noted: a client that sent the
             # same event to the previous run and to this one must not count twice.
             self._live.start()

@@ -97,15 +97,12 @@ def _fleet_performance(perfs: list[Performance]) -> Performance:
     added, and the fleet embed shows them merged from the samples."""
     members = list({p.host: p for p in perfs}.values())
     poster = max(members, key=lambda p: p.delivery_ms.count if p.delivery_ms else -1)
-    width = max(len(p.rate_trend) for p in members)
-    trend = [
-        sum(
-            p.rate_trend[i - width + len(p.rate_trend)]
-            for p in members
-            if i - width + len(p.rate_trend) >= 0
-        )
-        for i in range(width)
-    ]
+    # Trends end now: add them up aligned at their ends.
+    trend = [0.0] * max(len(p.rate_trend) for p in members)
+    for member in members:
+        offset = len(trend) - len(member.rate_trend)
+        for index, rate in enumerate(member.rate_trend):
+            trend[offset + index] += rate
     return Performance(
         window_s=max(p.window_s for p in members),
         events_in=sum(p.events_in for p in members),
